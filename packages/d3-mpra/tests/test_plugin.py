@@ -15,7 +15,7 @@ class TestMPRAPlugin(DatasetPluginConformance):
     name = "mpra"
     distribution = "d3-mpra"
     sequence_length = 200
-    label_names = ("cell_line_0", "cell_line_1", "cell_line_2")
+    label_names = ("K562", "HepG2", "SK-N-SH")
     label_mode = "global"
 
 

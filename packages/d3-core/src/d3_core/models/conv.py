@@ -1,0 +1,183 @@
+"""Convolutional score model ("D3-Conv"): dilated residual 1-D convolutions conditioned on σ.
+
+Parameter names and shapes follow SPEC §7 and §10 A so that research checkpoints load by name.
+One deliberate difference from the research model: the log-score at the current token is set to
+0, as in the transformer; the research model left that entry untrained, and it leaked into the
+analytic sampling and denoising steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from d3_core.errors import D3ConfigError
+from d3_core.models.layers import (
+    SigmaEmbedding,
+    check_label_mode,
+    check_model_inputs,
+    check_positive_int,
+    resolve_sigma,
+)
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Sizes of the convolutional score model; defaults are the research code's (SPEC §7).
+
+    Attributes:
+        length: Sequence length L; "global" labels are mapped to one value per position.
+        signal_dim: Label width S (2 DeepSTARR, 3 MPRA, 1 promoter).
+        label_mode: "global": labels (B, S) go through ``label_emb`` to a (B, L) signal channel;
+            "per_position": labels (B, L, 1) are the signal channel themselves (S must be 1).
+        vocab_size: Token states V; 4 for A, C, G, T. The input has V + 1 channels.
+        channels: Width of every residual block; 256, fixed in the research code.
+        n_blocks: Residual blocks; 20, fixed in the research code.
+        kernel_size: Odd kernel width of the input and block convolutions; 9 as trained.
+        dilations: Dilation of block k is ``dilations[k % len(dilations)]``; (1, 1, 4, 16, 64)
+            repeated four times as trained, which spans the whole 249-bp sequence. A list is
+            stored as a tuple.
+        cond_dim: Width C of the σ conditioning; 256 in the research Conv checkpoints.
+    """
+
+    length: int
+    signal_dim: int
+    label_mode: str
+    vocab_size: int = 4
+    channels: int = 256
+    n_blocks: int = 20
+    kernel_size: int = 9
+    dilations: tuple[int, ...] = (1, 1, 4, 16, 64)
+    cond_dim: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("length", "signal_dim", "vocab_size", "channels", "n_blocks", "cond_dim"):
+            check_positive_int(name, getattr(self, name))
+        check_label_mode(self.label_mode)
+        if self.label_mode == "per_position" and self.signal_dim != 1:
+            raise D3ConfigError(
+                "label_mode='per_position' uses the label itself as the signal channel, so "
+                f"signal_dim must be 1; got signal_dim={self.signal_dim}"
+            )
+        k = self.kernel_size
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
+            raise D3ConfigError(f"kernel_size must be a positive odd integer; got {k!r}")
+        dilations = self.dilations
+        if isinstance(
+            dilations, list
+        ):  # e.g. from a YAML config; a tuple keeps the config hashable
+            dilations = tuple(dilations)
+            object.__setattr__(self, "dilations", dilations)
+        if (
+            not isinstance(dilations, tuple)
+            or not dilations
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dilations)
+        ):
+            raise D3ConfigError(
+                f"dilations must be a non-empty tuple of positive integers; got {dilations!r}"
+            )
+
+    def dilation(self, block: int) -> int:
+        """Dilation of residual block ``block``."""
+        return self.dilations[block % len(self.dilations)]
+
+
+class Dense(nn.Module):
+    """Linear map of the conditioning to a per-channel bias (B, C) -> (B, channels, 1)."""
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cond_dim, channels)
+
+    def forward(self, c: Tensor) -> Tensor:
+        """Map c (B, C) to (B, channels, 1), broadcast over positions."""
+        return self.dense(c)[:, :, None]
+
+
+class ConvScoreModel(nn.Module):
+    """Dilated residual CNN score network: tokens, labels and σ to log-scores (SPEC §7).
+
+    Call as ``model(tokens, labels, sigma)`` or with the research convention
+    ``model(tokens, labels, train, sigma)`` (the ``train`` flag is ignored).
+
+    Args:
+        config: Model sizes and options.
+    """
+
+    def __init__(self, config: ConvConfig) -> None:
+        super().__init__()
+        self.config = config
+        ch, k = config.channels, config.kernel_size
+        self.sigma_map = SigmaEmbedding(config.cond_dim)
+        self.linear = nn.Conv1d(config.vocab_size + 1, ch, k, padding=k // 2)
+        self.conv_blocks = nn.ModuleList(
+            nn.Conv1d(ch, ch, k, dilation=config.dilation(i), padding=config.dilation(i) * (k // 2))
+            for i in range(config.n_blocks)
+        )
+        self.denses = nn.ModuleList(Dense(config.cond_dim, ch) for _ in range(config.n_blocks))
+        self.norms = nn.ModuleList(nn.GroupNorm(1, ch) for _ in range(config.n_blocks))
+        self.final = nn.Sequential(
+            nn.Conv1d(ch, ch, 1), nn.GELU(), nn.Conv1d(ch, config.vocab_size, 1)
+        )
+        if config.label_mode == "global":
+            self.label_emb = nn.Sequential(
+                nn.Linear(config.signal_dim, config.length),
+                nn.SiLU(),
+                nn.Linear(config.length, config.length),
+            )
+
+    def check_inputs(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> None:
+        """Validate inputs fully, including the token range (syncs on accelerators).
+
+        Raises:
+            D3InputError: an input has the wrong dtype, shape or range.
+        """
+        check_model_inputs(self.config, tokens, labels, sigma, token_range=True)
+
+    def forward(
+        self, tokens: Tensor, labels: Tensor, sigma: Tensor | bool, *rest: Tensor
+    ) -> Tensor:
+        """Compute log-scores.
+
+        Shapes and dtypes are always checked; the token range only on CPU (elsewhere it would
+        force a device sync; call `check_inputs` for that).
+
+        Args:
+            tokens: (B, L) int64 in [0, V).
+            labels: (B, S) float for label_mode "global", (B, L, 1) for "per_position".
+            sigma: (B,) float total noise σ. A bool here selects the research convention
+                ``(tokens, labels, train, sigma)``, and σ follows it.
+            *rest: σ, in the research convention only.
+
+        Returns:
+            (B, L, V) float32 log-score ŝ, with ŝ at the current token set to 0 (the research
+            model left it unmasked; SPEC §7).
+
+        Raises:
+            D3InputError: an input has the wrong dtype, shape or range.
+        """
+        cfg = self.config
+        sigma = resolve_sigma(sigma, rest)
+        on_cpu = tokens.device.type == "cpu"
+        sigma = check_model_inputs(cfg, tokens, labels, sigma, token_range=on_cpu)
+
+        dtype = self.linear.weight.dtype
+        states = torch.arange(cfg.vocab_size, device=tokens.device)
+        # Comparison instead of F.one_hot: no range check, hence no device sync.
+        one_hot = (tokens[..., None] == states).to(dtype)  # (B, L, V)
+        labels = labels.to(dtype)
+        if cfg.label_mode == "global":
+            signal = self.label_emb(labels)[..., None]  # (B, S) -> (B, L) -> (B, L, 1)
+        else:
+            signal = labels  # (B, L, 1)
+        x = torch.cat([one_hot, signal], dim=-1).transpose(1, 2)  # (B, V + 1, L)
+
+        c = F.silu(self.sigma_map(sigma))  # (B, C)
+        h = F.silu(self.linear(x))  # (B, channels, L)
+        for conv, dense, norm in zip(self.conv_blocks, self.denses, self.norms, strict=True):
+            h = h + F.silu(conv(norm(h + dense(c))))  # (B, channels, L)
+        out = self.final(h).transpose(1, 2).float().contiguous()  # (B, V, L) -> (B, L, V)
+        return out.scatter(-1, tokens[..., None], 0.0)

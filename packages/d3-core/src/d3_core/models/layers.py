@@ -1,0 +1,249 @@
+"""Building blocks shared by the score models: noise embedding, float32 norm, rotary, checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from d3_core.errors import D3ConfigError, D3InputError
+
+SIGMA_FEATURES = 256  # width of the sinusoidal σ features (SPEC §6.2); fixed by the checkpoints
+SIGMA_MAX_PERIOD = 10_000.0  # longest sinusoid period of the σ features (SPEC §6.2)
+ROTARY_BASE = 10_000.0  # rotary frequency base (SPEC §6.3)
+LABEL_MODES = ("global", "per_position")
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """Raise D3ConfigError unless the config field ``name`` is a positive int (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise D3ConfigError(f"{name} must be a positive integer; got {value!r}")
+
+
+def check_label_mode(label_mode: object) -> None:
+    """Raise D3ConfigError unless label_mode is "global" or "per_position"."""
+    if label_mode not in LABEL_MODES:
+        raise D3ConfigError(f"label_mode must be one of {LABEL_MODES}; got {label_mode!r}")
+
+
+class SigmaEmbedding(nn.Module):
+    """Embed the raw total noise σ into a conditioning vector (SPEC §6.2).
+
+    Sinusoidal features of σ itself (not log σ), cosines first, followed by ``mlp`` =
+    Linear(256, C) → SiLU → Linear(C, C). Parents register it as ``sigma_map`` and apply one
+    more SiLU to the result.
+
+    Args:
+        cond_dim: Output width C.
+    """
+
+    def __init__(self, cond_dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(SIGMA_FEATURES, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim)
+        )
+
+    @staticmethod
+    def features(sigma: Tensor) -> Tensor:
+        """Sinusoidal features of σ.
+
+        Args:
+            sigma: (B,) float total noise.
+
+        Returns:
+            (B, 256) float32 ``[cos(σ f), sin(σ f)]`` with f_k = exp(−ln(10000)·k/128).
+        """
+        half = SIGMA_FEATURES // 2
+        k = torch.arange(half, dtype=torch.float32, device=sigma.device)
+        freqs = torch.exp(-math.log(SIGMA_MAX_PERIOD) * k / half)  # (128,)
+        angles = sigma.float()[:, None] * freqs[None, :]  # (B, 128)
+        return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (B, 256)
+
+    def forward(self, sigma: Tensor) -> Tensor:
+        """Map σ (B,) to (B, C); the features are float32, the MLP runs in the weights' dtype."""
+        phi = self.features(sigma)
+        return self.mlp(phi.to(self.mlp[0].weight.dtype))
+
+
+class LayerNormF32(nn.Module):
+    """Bias-free LayerNorm over the last dimension, computed in float32, times ``weight``.
+
+    Args:
+        dim: Normalised width.
+        eps: Variance epsilon; 1e-5 as in the research model.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise x (..., dim) in float32; returns float32 (..., dim)."""
+        # One fused kernel; the weight is applied inside it, so no extra pass over x.
+        return F.layer_norm(x.float(), (self.dim,), self.weight.float(), None, self.eps)
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """adaLN modulation x·(1 + scale) + shift in one fused pass.
+
+    Args:
+        x: (B, L, H) activations.
+        shift: (B, 1, H) additive modulation, broadcast over positions.
+        scale: (B, 1, H) multiplicative modulation, broadcast over positions.
+
+    Returns:
+        (B, L, H) modulated activations.
+    """
+    return torch.addcmul(shift, x, 1 + scale)
+
+
+class Rotary(nn.Module):
+    """Rotary position tables for GPT-NeoX rotate-half embeddings (SPEC §6.3).
+
+    Holds only the ``inv_freq`` buffer, 1/base^(2i/head_dim) for i < head_dim/2, so that the
+    state dict matches the research checkpoints. The cos/sin tables are cached on the module per
+    (length, device, dtype) in a plain dict, not as buffers, so they never enter the state dict.
+
+    Args:
+        head_dim: Width of one attention head (64 in the paper models); must be even.
+        base: Frequency base.
+    """
+
+    def __init__(self, head_dim: int, base: float = ROTARY_BASE) -> None:
+        super().__init__()
+        exponents = torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim
+        self.register_buffer("inv_freq", 1.0 / base**exponents)  # (head_dim / 2,)
+        self._tables: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def forward(self, length: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Return the (cos, sin) tables, each (length, head_dim), for positions 0..length-1."""
+        inv_freq = self.inv_freq
+        # The buffer's version counter changes when a state dict is loaded into it.
+        key = (length, inv_freq.device, dtype, inv_freq._version)
+        tables = self._tables.get(key)
+        if tables is None:
+            # Plain tensors even when first called under inference_mode, so that training
+            # can use them later.
+            with torch.inference_mode(False), torch.no_grad():
+                positions = torch.arange(length, device=inv_freq.device, dtype=torch.float32)
+                angles = torch.outer(positions, inv_freq.float())  # (length, head_dim / 2)
+                angles = torch.cat([angles, angles], dim=-1)  # (length, head_dim)
+                tables = (angles.cos().to(dtype), angles.sin().to(dtype))
+            self._tables = {key: tables}  # keep only the latest tables
+        return tables
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate x by the rotary angles: x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
+
+    Computed as x·cos + [x₂, x₁]·[−sin₁, sin₂], which is the same product (the sign moved from
+    x₂ onto sin) in three passes over x instead of five.
+
+    Args:
+        x: (B, L, ..., D) queries and/or keys; any number of head axes between L and D.
+        cos: (L, D) cosine table from `Rotary`.
+        sin: (L, D) sine table from `Rotary`.
+
+    Returns:
+        Tensor shaped like x.
+    """
+    half = x.shape[-1] // 2
+    extra = (1,) * (x.dim() - 3)  # broadcast the tables over the head axes
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # keep x's dtype under autocast
+    cos = cos.view(cos.shape[0], *extra, cos.shape[-1])  # (L, 1, ..., D)
+    signed_sin = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)
+    signed_sin = signed_sin.view(cos.shape)  # (L, 1, ..., D)
+    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # [x₂, x₁]
+    return torch.addcmul(x * cos, swapped, signed_sin)
+
+
+def resolve_sigma(sigma: Tensor | bool, rest: tuple[Tensor, ...]) -> Tensor:
+    """Accept both call conventions: ``(tokens, labels, sigma)`` and the research one
+    ``(tokens, labels, train, sigma)``.
+
+    The research ``train`` flag is ignored: dropout follows the module's own ``.train()`` /
+    ``.eval()`` mode.
+
+    Raises:
+        D3InputError: the extra positional arguments match neither convention.
+    """
+    if isinstance(sigma, bool):
+        if len(rest) != 1:
+            raise D3InputError(
+                "the research call convention is model(tokens, labels, train, sigma); got "
+                f"{2 + 1 + len(rest)} positional arguments"
+            )
+        return rest[0]
+    if rest:
+        raise D3InputError(
+            "expected model(tokens, labels, sigma) or model(tokens, labels, train: bool, sigma); "
+            f"got {len(rest)} extra positional argument(s) after sigma"
+        )
+    return sigma
+
+
+def check_model_inputs(
+    config: Any, tokens: Tensor, labels: Tensor, sigma: Tensor, *, token_range: bool
+) -> Tensor:
+    """Check a score model's inputs against its config; returns sigma as (B,).
+
+    Args:
+        config: The model's config (``length``, ``signal_dim``, ``label_mode``, ``vocab_size``).
+        tokens: (B, L) int64 in [0, V).
+        labels: (B, S) float for label_mode "global", (B, L, S) float for "per_position".
+        sigma: (B,) or (B, 1) float.
+        token_range: Also check the token range; this syncs with an accelerator.
+
+    Raises:
+        D3InputError: naming the argument, the value received and what is allowed.
+    """
+    length, signal_dim, label_mode = config.length, config.signal_dim, config.label_mode
+    if not isinstance(tokens, Tensor) or tokens.dtype != torch.int64:
+        got = tokens.dtype if isinstance(tokens, Tensor) else type(tokens).__name__
+        raise D3InputError(f"tokens must be an int64 tensor of shape (B, L); got {got}")
+    if tokens.dim() != 2 or tokens.shape[1] != length:
+        raise D3InputError(
+            f"tokens must have shape (B, {length}) for this model; got {tuple(tokens.shape)}"
+        )
+    batch = tokens.shape[0]
+    if not isinstance(labels, Tensor) or not labels.is_floating_point():
+        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
+        raise D3InputError(f"labels must be a floating-point tensor; got {got}")
+    expected = (batch, signal_dim) if label_mode == "global" else (batch, length, signal_dim)
+    if tuple(labels.shape) != expected:
+        layout = "(B, S)" if label_mode == "global" else "(B, L, S)"
+        raise D3InputError(
+            f"labels must have shape {layout} = {expected} for label_mode={label_mode!r}; "
+            f"got {tuple(labels.shape)}"
+        )
+    if not isinstance(sigma, Tensor) or not sigma.is_floating_point():
+        got = sigma.dtype if isinstance(sigma, Tensor) else type(sigma).__name__
+        raise D3InputError(f"sigma must be a floating-point tensor of shape (B,); got {got}")
+    if sigma.dim() == 2 and sigma.shape[1] == 1:
+        sigma = sigma[:, 0]  # (B, 1) -> (B,)
+    if tuple(sigma.shape) != (batch,):
+        raise D3InputError(
+            f"sigma must have shape ({batch},) (or ({batch}, 1)); got {tuple(sigma.shape)}"
+        )
+    if token_range:
+        check_token_range(tokens, config.vocab_size)
+    return sigma
+
+
+def check_token_range(tokens: Tensor, vocab_size: int) -> None:
+    """Raise D3InputError unless every token lies in [0, vocab_size). Syncs on accelerators.
+
+    Args:
+        tokens: (B, L) int64.
+        vocab_size: V.
+    """
+    if tokens.numel() == 0:
+        return
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        raise D3InputError(f"tokens must lie in [0, {vocab_size}); got values from {low} to {high}")

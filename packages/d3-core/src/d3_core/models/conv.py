@@ -66,9 +66,7 @@ class ConvConfig:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
             raise D3ConfigError(f"kernel_size must be a positive odd integer; got {k!r}")
         dilations = self.dilations
-        if isinstance(
-            dilations, list
-        ):  # e.g. from a YAML config; a tuple keeps the config hashable
+        if isinstance(dilations, list):  # e.g. from a YAML config; a tuple stays hashable
             dilations = tuple(dilations)
             object.__setattr__(self, "dilations", dilations)
         if (

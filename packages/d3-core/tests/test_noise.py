@@ -82,6 +82,7 @@ def test_training_times_lie_in_eps_to_one_and_follow_the_seed():
     assert torch.equal(t, again)
 
 
-def test_training_times_reject_a_bad_eps():
-    with pytest.raises(D3ConfigError, match="eps must lie in"):
-        sample_train_times(3, eps=1.0)
+@pytest.mark.parametrize("eps", [0.0, 1.0])
+def test_training_times_reject_an_eps_outside_the_open_unit_interval(eps):
+    with pytest.raises(D3ConfigError, match=rf"eps must lie in \(0, 1\), got {eps}"):
+        sample_train_times(3, eps=eps)

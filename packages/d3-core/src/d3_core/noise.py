@@ -100,14 +100,14 @@ def sample_train_times(
 
     Args:
         batch_size: Number of sequences B.
-        eps: Smallest time; the research code uses 1e-3 (the packaged release 1e-5).
+        eps: Smallest time, > 0; the research code uses 1e-3 (the packaged release 1e-5).
         device: Where to put the result.
         generator: Source of randomness, on `device`.
 
     Returns:
         (B,) float32 times in [eps, 1).
     """
-    if not 0.0 <= eps < 1.0:
-        raise D3ConfigError(f"training time eps must lie in [0, 1), got {eps}")
+    if not 0.0 < eps < 1.0:  # t = 0 means sigma = 0 for log-linear noise: infinite ratios
+        raise D3ConfigError(f"training time eps must lie in (0, 1), got {eps}")
     u = torch.rand(batch_size, device=device, generator=generator)
     return (1.0 - eps) * u + eps

@@ -25,4 +25,3 @@ def test_bench_refuses_an_unknown_case_and_names_the_valid_ones():
 def test_bench_refuses_an_unknown_measure():
     with pytest.raises(D3ConfigError, match=r"unknown measure \['backward'\]"):
         main(["--what", "backward"])
-

@@ -16,11 +16,10 @@ from torch import Tensor, nn
 
 from d3_core.errors import D3ConfigError
 from d3_core.models.layers import (
+    ScoreModel,
     SigmaEmbedding,
     check_label_mode,
-    check_model_inputs,
     check_positive_int,
-    resolve_sigma,
 )
 
 
@@ -95,7 +94,7 @@ class Dense(nn.Module):
         return self.dense(c)[:, :, None]
 
 
-class ConvScoreModel(nn.Module):
+class ConvScoreModel(ScoreModel):
     """Dilated residual CNN score network: tokens, labels and σ to log-scores (SPEC §7).
 
     Call as ``model(tokens, labels, sigma)`` or with the research convention
@@ -127,41 +126,10 @@ class ConvScoreModel(nn.Module):
                 nn.Linear(config.length, config.length),
             )
 
-    def check_inputs(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> None:
-        """Validate inputs fully, including the token range (syncs on accelerators).
-
-        Raises:
-            D3InputError: an input has the wrong dtype, shape or range.
-        """
-        check_model_inputs(self.config, tokens, labels, sigma, token_range=True)
-
-    def forward(
-        self, tokens: Tensor, labels: Tensor, sigma: Tensor | bool, *rest: Tensor
-    ) -> Tensor:
-        """Compute log-scores.
-
-        Shapes and dtypes are always checked; the token range only on CPU (elsewhere it would
-        force a device sync; call `check_inputs` for that).
-
-        Args:
-            tokens: (B, L) int64 in [0, V).
-            labels: (B, S) float for label_mode "global", (B, L, 1) for "per_position".
-            sigma: (B,) float total noise σ. A bool here selects the research convention
-                ``(tokens, labels, train, sigma)``, and σ follows it.
-            *rest: σ, in the research convention only.
-
-        Returns:
-            (B, L, V) float32 log-score ŝ, with ŝ at the current token set to 0 (the research
-            model left it unmasked; SPEC §7).
-
-        Raises:
-            D3InputError: an input has the wrong dtype, shape or range.
-        """
+    def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
+        """Log-scores (B, L, V) on checked inputs; the current token's entry is 0 (the research
+        model left it unmasked; SPEC §7)."""
         cfg = self.config
-        sigma = resolve_sigma(sigma, rest)
-        on_cpu = tokens.device.type == "cpu"
-        sigma = check_model_inputs(cfg, tokens, labels, sigma, token_range=on_cpu)
-
         dtype = self.linear.weight.dtype
         states = torch.arange(cfg.vocab_size, device=tokens.device)
         # Comparison instead of F.one_hot: no range check, hence no device sync.

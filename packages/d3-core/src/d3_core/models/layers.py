@@ -247,3 +247,52 @@ def check_token_range(tokens: Tensor, vocab_size: int) -> None:
     low, high = int(tokens.min()), int(tokens.max())
     if low < 0 or high >= vocab_size:
         raise D3InputError(f"tokens must lie in [0, {vocab_size}); got values from {low} to {high}")
+
+
+class ScoreModel(nn.Module):
+    """What both score models share: the two call conventions and the input checks.
+
+    Subclasses set ``self.config`` (``length``, ``signal_dim``, ``label_mode``, ``vocab_size``)
+    and implement `score` on checked inputs.
+    """
+
+    config: Any
+
+    def check_inputs(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> None:
+        """Validate inputs fully, including the token range (syncs on accelerators).
+
+        Raises:
+            D3InputError: an input has the wrong dtype, shape or range.
+        """
+        check_model_inputs(self.config, tokens, labels, sigma, token_range=True)
+
+    def forward(
+        self, tokens: Tensor, labels: Tensor, sigma: Tensor | bool, *rest: Tensor
+    ) -> Tensor:
+        """Compute log-scores.
+
+        Call as ``model(tokens, labels, sigma)`` or with the research convention
+        ``model(tokens, labels, train, sigma)``. Shapes and dtypes are always checked; the
+        token range only on CPU (elsewhere it would force a device sync; call `check_inputs`).
+
+        Args:
+            tokens: (B, L) int64 in [0, V).
+            labels: (B, S) float for label_mode "global", (B, L, S) for "per_position".
+            sigma: (B,) float total noise σ (raw, not log). A bool here selects the research
+                convention, and σ follows it.
+            *rest: σ, in the research convention only.
+
+        Returns:
+            (B, L, V) float32 log-score ŝ, with ŝ at the current token set to 0.
+
+        Raises:
+            D3InputError: an input has the wrong dtype, shape or range.
+        """
+        sigma = resolve_sigma(sigma, rest)
+        on_cpu = tokens.device.type == "cpu"
+        sigma = check_model_inputs(self.config, tokens, labels, sigma, token_range=on_cpu)
+        return self.score(tokens, labels, sigma)
+
+    def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
+        """Forward pass on checked inputs: tokens (B, L), labels, sigma (B,) -> (B, L, V)."""
+        raise NotImplementedError

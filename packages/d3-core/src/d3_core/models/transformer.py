@@ -24,13 +24,12 @@ from d3_core.errors import D3ConfigError
 from d3_core.models.layers import (
     LayerNormF32,
     Rotary,
+    ScoreModel,
     SigmaEmbedding,
     apply_rotary,
     check_label_mode,
-    check_model_inputs,
     check_positive_int,
     modulate,
-    resolve_sigma,
 )
 
 CHECKPOINTING_MODES = ("none", "blocks", "selective")
@@ -255,7 +254,7 @@ def _keep_narrow_matmuls(
     return CheckpointPolicy.PREFER_RECOMPUTE
 
 
-class TransformerScoreModel(nn.Module):
+class TransformerScoreModel(ScoreModel):
     """DDiT score network: tokens, labels and σ to log-scores (SPEC §6).
 
     Call as ``model(tokens, labels, sigma)`` or with the research convention
@@ -274,39 +273,10 @@ class TransformerScoreModel(nn.Module):
         self.blocks = nn.ModuleList(DDiTBlock(config) for _ in range(config.n_blocks))
         self.output_layer = OutputLayer(config.hidden_size, config.vocab_size, config.cond_dim)
 
-    def check_inputs(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> None:
-        """Validate inputs fully, including the token range (syncs on accelerators).
-
-        Raises:
-            D3InputError: an input has the wrong dtype, shape or range.
-        """
-        check_model_inputs(self.config, tokens, labels, sigma, token_range=True)
-
-    def forward(
-        self, tokens: Tensor, labels: Tensor, sigma: Tensor | bool, *rest: Tensor
-    ) -> Tensor:
-        """Compute log-scores.
-
-        Shapes and dtypes are always checked; the token range only on CPU (elsewhere it would
-        force a device sync; call `check_inputs` for that).
-
-        Args:
-            tokens: (B, L) int64 in [0, V).
-            labels: (B, S) float for label_mode "global", (B, L, S) for "per_position".
-            sigma: (B,) float total noise σ (raw, not log). A bool here selects the research
-                convention, and σ follows it.
-            *rest: σ, in the research convention only.
-
-        Returns:
-            (B, L, V) float32 log-score ŝ, with ŝ at the current token set to 0.
-
-        Raises:
-            D3InputError: an input has the wrong dtype, shape or range.
-        """
+    def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
+        """Log-scores (B, L, V) on checked inputs, in chunks on CPU without gradients."""
         cfg = self.config
-        sigma = resolve_sigma(sigma, rest)
         on_cpu = tokens.device.type == "cpu"
-        sigma = check_model_inputs(cfg, tokens, labels, sigma, token_range=on_cpu)
         per_chunk = max(1, cfg.inference_chunk_tokens // cfg.length)
         if (
             cfg.inference_chunk_tokens

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from importlib import metadata
 from typing import ClassVar
 
-from d3_core.registry import ENTRY_POINT_GROUP, DatasetPlugin, list_datasets, load_dataset_plugin
+from d3_core.errors import PluginError
+from d3_core.registry import (
+    ENTRY_POINT_GROUP,
+    DatasetPlugin,
+    list_datasets,
+    load_dataset_plugin,
+    require_ready,
+)
 
 
 class DatasetPluginConformance:
@@ -49,3 +57,17 @@ class DatasetPluginConformance:
 
     def test_plugin_is_found_whatever_the_case_of_its_name(self) -> None:
         assert load_dataset_plugin(self.name.upper()) is self.load_plugin()
+
+    def test_readiness_is_declared_honestly(self) -> None:
+        import pytest  # only test suites import this module; pytest is no runtime dependency
+
+        plugin = self.load_plugin()
+        if plugin.ready:
+            require_ready(plugin)  # a ready plugin passes
+            return
+        message = (
+            f"{self.distribution} {plugin.version} is installed but is an empty placeholder: its "
+            "data loader, models and oracle arrive in a later release"
+        )
+        with pytest.raises(PluginError, match=f"^{re.escape(message)}$"):
+            require_ready(plugin)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from d3_core.registry import ENTRY_POINT_GROUP, DatasetPlugin
+
+# The toy dataset plugin (tests/toyplugin) is imported by name, as an installed one would be.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _make_plugin(name: str = "deepstarr", **changes) -> DatasetPlugin:
@@ -21,10 +26,23 @@ def _make_plugin(name: str = "deepstarr", **changes) -> DatasetPlugin:
         "label_names": ("Dev", "Hk"),
         "label_mode": "global",
         "version": "0.1.0",
-        "ready": False,
         "description": "A test dataset.",
     }
     return DatasetPlugin(**{**fields, **changes})
+
+
+@pytest.fixture
+def ready_components() -> dict:
+    """The toy plugin's components: what makes a `DatasetPlugin` ready to train."""
+    import toyplugin
+
+    plugin = toyplugin.PLUGIN
+    return {
+        "lightning_module": plugin.lightning_module,
+        "score_models": plugin.score_models,
+        "configs": plugin.configs,
+        "data_loader": plugin.data_loader,
+    }
 
 
 @dataclass
@@ -93,3 +111,23 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[FakeEntryPo
         return entry_points
 
     return install
+
+
+@pytest.fixture
+def toy(installed) -> DatasetPlugin:
+    """Installs the toy dataset plugin (32 bp, one global label) as the only dataset."""
+    import toyplugin
+
+    installed(toyplugin.PLUGIN)
+    return toyplugin.PLUGIN
+
+
+@pytest.fixture
+def toy_data(toy, tmp_path_factory) -> Path:
+    """A small toy data file (2048/256/256 sequences), written once per test session."""
+    import toyplugin
+
+    path = tmp_path_factory.getbasetemp() / "toy-small.npz"
+    if not path.exists():
+        toyplugin.write_synthetic(path, seed=0, size="small")
+    return path

@@ -1,6 +1,7 @@
 """Tests of the ``d3`` command line: subcommands, exit statuses, error lines and lazy imports."""
 
 import json
+import re
 import subprocess
 import sys
 from types import ModuleType
@@ -28,8 +29,8 @@ def test_help_lists_every_subcommand_and_exits_0(capsys):
     assert caught.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: d3 ")
-    for command in ("datasets", "demo", "bench"):
-        assert f"\n    {command} " in out
+    for command in ("datasets", "train", "sample", "make-data", "demo", "bench"):
+        assert re.search(rf"\n    {command}\s", out), command
 
 
 def test_version_names_d3_core_and_its_version(capsys):
@@ -79,12 +80,14 @@ def test_python_dash_m_d3_core_runs_the_same_command_line():
 # --- d3 datasets --------------------------------------------------------------------------------
 
 
-def test_datasets_prints_one_table_row_per_installed_plugin(capsys, installed, make_plugin):
+def test_datasets_prints_one_table_row_per_installed_plugin(
+    capsys, installed, make_plugin, ready_components
+):
     installed(
         make_plugin(
             "promoter", sequence_length=1024, label_names=("CAGE",), label_mode="per_position"
         ),
-        make_plugin("deepstarr", version="0.1.2", ready=True),
+        make_plugin("deepstarr", version="0.1.2", **ready_components),
     )
     assert main(["datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -108,6 +111,7 @@ def test_datasets_as_json_gives_every_declared_field(capsys, installed, make_plu
             "label_names": ["a", "b", "c"],
             "label_mode": "global",
             "version": "0.1.0",
+            "architectures": [],
             "ready": False,
             "description": "A test dataset.",
         }
@@ -158,21 +162,16 @@ def test_datasets_reports_a_duplicate_name_on_one_line(capsys, installed, make_p
 # --- d3 demo ------------------------------------------------------------------------------------
 
 
-def test_demo_says_it_is_not_yet_available_and_what_is_installed(capsys, installed, make_plugin):
+def test_demo_of_a_plugin_without_training_components_names_what_is_missing(
+    capsys, installed, make_plugin
+):
     installed(make_plugin("deepstarr"))
-    assert main(["demo"]) == 0
-    text = " ".join(capsys.readouterr().out.split())
-    assert text.startswith("d3 demo: not yet. The demo (make synthetic deepstarr data -> train")
-    assert "arrives with the training release of d3-core" in text
-    assert text.endswith(
-        f"Installed: d3-core {__version__}, d3-deepstarr 0.1.0 (an empty placeholder)."
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == (
+        "d3: error: d3-deepstarr 0.1.0 is installed but does not provide a LightningModule "
+        "subclass, score models, packaged configs, a data loader; upgrade it "
+        "(`pip install -U d3-deepstarr`)\n"
     )
-
-
-def test_demo_loads_the_dataset_asked_for(capsys, installed, make_plugin):
-    installed(make_plugin("deepstarr"), make_plugin("mpra", version="0.1.1", ready=True))
-    assert main(["demo", "--dataset", "MPRA"]) == 0
-    assert " ".join(capsys.readouterr().out.split()).endswith("d3-mpra 0.1.1 (ready).")
 
 
 def test_demo_without_the_dataset_installed_prints_one_error_line_and_exits_1(capsys, installed):

@@ -7,9 +7,13 @@ import pytest
 from d3_core.errors import PluginError
 from d3_core.registry import (
     ENTRY_POINT_GROUP,
+    arch_label,
+    canonical_arch,
+    get_model_class_for_dataset,
     list_datasets,
     load_dataset_plugin,
     require_ready,
+    resolve_ref,
 )
 
 # --- DatasetPlugin declarations -------------------------------------------------------------------
@@ -191,14 +195,83 @@ def test_load_rejects_a_plugin_whose_name_differs_from_its_entry_point(
 # --- Readiness ----------------------------------------------------------------------------------
 
 
-def test_require_ready_stops_at_a_placeholder_naming_package_and_version(make_plugin):
+def test_require_ready_names_package_version_and_every_missing_component(make_plugin):
     plugin = make_plugin("promoter", version="0.1.3")
     with pytest.raises(
         PluginError,
-        match=r"^d3-promoter 0\.1\.3 is installed but is an empty placeholder: its data loader, models and oracle arrive in a later release$",
+        match=r"^d3-promoter 0\.1\.3 is installed but does not provide a LightningModule subclass, score models, packaged configs, a data loader; upgrade it \(`pip install -U d3-promoter`\)$",
     ):
         require_ready(plugin)
 
 
-def test_require_ready_accepts_a_ready_plugin(make_plugin):
-    require_ready(make_plugin(ready=True))
+def test_require_ready_accepts_a_plugin_with_every_training_component(
+    make_plugin, ready_components
+):
+    plugin = make_plugin(**ready_components)
+    require_ready(plugin)
+    assert plugin.ready
+
+
+def test_a_plugin_names_one_missing_component_and_the_upgrade(make_plugin):
+    with pytest.raises(
+        PluginError,
+        match=r"^d3-mpra 0\.1\.0 does not provide a synthetic-data writer yet; upgrade it \(`pip install -U d3-mpra`\)$",
+    ):
+        make_plugin("mpra").load("synthetic_data")
+
+
+def test_score_models_must_be_keyed_by_known_architectures(make_plugin):
+    with pytest.raises(
+        PluginError,
+        match=r"score_models keys must be among \('transformer', 'conv'\), got \['Tran'\]",
+    ):
+        make_plugin(score_models={"Tran": object})
+
+
+# --- Architectures and components ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [("Tran", "transformer"), ("TRANSFORMER", "transformer"), ("conv", "conv"), ("Conv", "conv"),
+     ("convolutional", "conv"), (" tran ", "transformer")],
+)  # fmt: skip
+def test_architectures_are_accepted_in_any_spelling_and_case(spelling, canonical):
+    assert canonical_arch(spelling) == canonical
+
+
+def test_an_unknown_architecture_names_the_accepted_ones():
+    with pytest.raises(
+        PluginError,
+        match=r"^unknown architecture 'lstm'; use Tran \(transformer\) or Conv \(conv\), in any case$",
+    ):
+        canonical_arch("lstm")
+
+
+def test_arch_labels_are_the_run_folder_names():
+    assert (arch_label("transformer"), arch_label("CONV")) == ("Tran", "Conv")
+
+
+def test_a_component_path_is_imported_only_when_resolved():
+    assert resolve_ref("d3_core.registry:canonical_arch", what="x") is canonical_arch
+    marker = object()
+    assert resolve_ref(marker, what="x") is marker
+
+
+def test_a_component_path_that_does_not_import_names_the_path():
+    with pytest.raises(
+        PluginError,
+        match=r"^d3-x's data loader \(d3_nowhere.data:load\) cannot be imported: ModuleNotFoundError",
+    ):
+        resolve_ref("d3_nowhere.data:load", what="d3-x's data loader")
+    with pytest.raises(
+        PluginError, match=r"\(d3_core.registry:nothing\) cannot be imported: AttributeError"
+    ):
+        resolve_ref("d3_core.registry:nothing", what="x")
+
+
+def test_get_model_class_for_dataset_routes_through_the_plugin(toy):
+    from d3_core.models import ConvScoreModel, TransformerScoreModel
+
+    assert get_model_class_for_dataset("TOY", "Tran") is TransformerScoreModel
+    assert get_model_class_for_dataset("toy", "conv") is ConvScoreModel

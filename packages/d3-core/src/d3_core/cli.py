@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Sequence
 
 from d3_core import __version__
@@ -29,8 +27,23 @@ def _dataset_rows(entry_points: dict) -> tuple[list[dict], list[str]]:
             records.append({"name": name, "distribution": dist and dist.name, "error": str(err)})
             errors.append(str(err))
             continue
-        records.append(dataclasses.asdict(plugin))
+        records.append(_record(plugin))
     return records, errors
+
+
+def _record(plugin) -> dict:
+    """What ``d3 datasets --json`` reports about a plugin."""
+    return {
+        "name": plugin.name,
+        "distribution": plugin.distribution,
+        "version": plugin.version,
+        "sequence_length": plugin.sequence_length,
+        "label_names": list(plugin.label_names),
+        "label_mode": plugin.label_mode,
+        "architectures": sorted(plugin.score_models),
+        "ready": plugin.ready,
+        "description": plugin.description,
+    }
 
 
 def _table_row(record: dict) -> tuple[str, ...]:
@@ -75,20 +88,28 @@ def _run_datasets(args: argparse.Namespace, forwarded: list[str]) -> int:
     return 1 if errors else 0
 
 
-def _run_demo(args: argparse.Namespace, forwarded: list[str]) -> int:
-    """``d3 demo``: for now, says what the demo will do and what is installed."""
-    from d3_core.registry import load_dataset_plugin
+def _run_train(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_train
 
-    plugin = load_dataset_plugin(args.dataset)
-    state = "ready" if plugin.ready else "an empty placeholder"
-    message = (
-        f"d3 demo: not yet. The demo (make synthetic {plugin.name} data -> train a CPU-sized "
-        f"model -> sample sequences -> score them) arrives with the training release of "
-        f"d3-core; this release has the engine only, with no training loop to run. "
-        f"Installed: d3-core {__version__}, {plugin.distribution} {plugin.version} ({state})."
-    )
-    print(textwrap.fill(message, width=100))
-    return 0
+    return run_train(args)
+
+
+def _run_sample(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_sample
+
+    return run_sample(args)
+
+
+def _run_make_data(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_make_data
+
+    return run_make_data(args)
+
+
+def _run_demo(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.demo import run_demo
+
+    return run_demo(args)
 
 
 def _run_bench(args: argparse.Namespace, forwarded: list[str]) -> int:
@@ -96,6 +117,125 @@ def _run_bench(args: argparse.Namespace, forwarded: list[str]) -> int:
     from d3_core.bench import main as bench_main
 
     return bench_main(forwarded) or 0
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_train(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a D3 model on a dataset",
+        description="Train a D3 score model. Config: the dataset package's preset, then each "
+        "--config file, then the key=value overrides (e.g. training.lr=1e-4).",
+    )
+    train.add_argument("--dataset", help="dataset plugin name, e.g. deepstarr")
+    train.add_argument("--arch", help="Tran (transformer) or Conv (conv), any case")
+    train.add_argument("--data", help="data file in the dataset's format (sets dataset.data)")
+    train.add_argument(
+        "--preset", choices=("cpu", "paper"), default="cpu", help="packaged config (default: cpu)"
+    )
+    train.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML config merged over the preset; repeatable",
+    )
+    train.add_argument(
+        "--max-steps", type=_positive, help="optimizer steps (sets training.max_steps)"
+    )
+    train.add_argument(
+        "--gpus",
+        type=_positive,
+        help="GPUs per node (sets trainer.accelerator=gpu, trainer.devices)",
+    )
+    train.add_argument("--num-nodes", type=_positive, help="nodes (sets trainer.num_nodes)")
+    train.add_argument("--strategy", help="Lightning strategy, e.g. ddp (sets trainer.strategy)")
+    train.add_argument("--out", help="run directory (default: runs/<dataset>-<Arch>-<date>-<time>)")
+    train.add_argument(
+        "--resume", metavar="CHECKPOINT", help="continue from a last.ckpt or run directory"
+    )
+    train.add_argument("--force", action="store_true", help="overwrite the run in --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    train.set_defaults(run=_run_train, forwards=False)
+
+
+def _add_sample(commands) -> None:
+    sample = commands.add_parser(
+        "sample",
+        help="design sequences for requested labels",
+        description="Draw one sequence per label row with a checkpoint's EMA weights; writes "
+        "samples.fasta, samples.npz, labels.tsv and provenance.json into --out.",
+    )
+    sample.add_argument("--checkpoint", required=True, help="a d3 checkpoint or run directory")
+    labels = sample.add_mutually_exclusive_group(required=True)
+    labels.add_argument(
+        "--labels", metavar="FILE", help="labels to sample for (.npy, .npz, .tsv, .csv)"
+    )
+    labels.add_argument(
+        "--from-test-set", action="store_true", help="the labels of the data file's test split"
+    )
+    sample.add_argument(
+        "--data", help="data file for --from-test-set (default: the one trained on)"
+    )
+    sample.add_argument(
+        "--num-samples", type=_positive, help="sequences to draw (default: one per label row)"
+    )
+    sample.add_argument("--steps", type=_positive, help="sampler steps (default: the config's)")
+    sample.add_argument("--predictor", choices=("analytic", "euler"), help="default: the config's")
+    sample.add_argument("--batch-size", type=_positive, help="sequences per forward pass")
+    sample.add_argument("--seed", type=int, default=0, help="sequence i uses a seed from (seed, i)")
+    sample.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda if available)")
+    sample.add_argument("--out", required=True, help="output directory")
+    sample.add_argument("--force", action="store_true", help="overwrite samples in --out")
+    sample.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sample.set_defaults(run=_run_sample, forwards=False)
+
+
+def _add_make_data(commands) -> None:
+    make = commands.add_parser(
+        "make-data",
+        help="write a dataset's synthetic data in its real file format",
+        description="Synthetic data with a planted label-sequence rule, in the format the "
+        "dataset's loader reads.",
+    )
+    make.add_argument("--dataset", required=True, help="dataset plugin name")
+    make.add_argument("--out", required=True, help="file to write")
+    make.add_argument(
+        "--size", choices=("tiny", "small", "full"), default="small", help="default: small"
+    )
+    make.add_argument("--seed", type=int, default=0, help="default: 0")
+    make.add_argument("--force", action="store_true", help="overwrite --out")
+    make.set_defaults(run=_run_make_data, forwards=False)
+
+
+def _add_demo(commands) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="make data, train, sample and score, in minutes on a CPU",
+        description="End to end on synthetic data: make data -> train the CPU preset -> sample "
+        "for the test labels -> score the samples against the planted rule.",
+    )
+    demo.add_argument(
+        "--dataset", default="deepstarr", help="dataset plugin name (default: deepstarr)"
+    )
+    demo.add_argument("--arch", default="Tran", help="Tran or Conv (default: Tran)")
+    demo.add_argument(
+        "--out", help="run directory (default: runs/demo-<dataset>-<Arch>-<date>-<time>)"
+    )
+    demo.add_argument("--force", action="store_true", help="overwrite the run in --out")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(run=_run_demo, forwards=False)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -112,11 +252,10 @@ def _build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--json", action="store_true", help="print JSON instead of a table")
     datasets.set_defaults(run=_run_datasets, forwards=False)
 
-    demo = commands.add_parser("demo", help="the end-to-end demo (arrives with training)")
-    demo.add_argument(
-        "--dataset", default="deepstarr", help="dataset plugin name (default: deepstarr)"
-    )
-    demo.set_defaults(run=_run_demo, forwards=False)
+    _add_train(commands)
+    _add_sample(commands)
+    _add_make_data(commands)
+    _add_demo(commands)
 
     # No options of its own (not even -h): everything after `bench` belongs to d3_core.bench.
     bench = commands.add_parser(
@@ -147,8 +286,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(forwarded)}")
     try:
         return args.run(args, forwarded)
-    except D3Error as err:
-        if _debug_requested():
+    except Exception as err:
+        if _debug_requested() or not _is_user_error(err):
             raise
-        print(f"d3: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())  # one line, whatever the source formatted
+        print(f"d3: error: {message}", file=sys.stderr)
         return 1
+
+
+def _is_user_error(err: Exception) -> bool:
+    """Our errors, and Lightning's complaints about a configuration (e.g. --gpus without GPUs)."""
+    if isinstance(err, D3Error):
+        return True
+    return type(err).__name__ == "MisconfigurationException" and "lightning" in type(err).__module__

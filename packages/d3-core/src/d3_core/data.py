@@ -3,14 +3,114 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from d3_core.errors import D3ConfigError, D3InputError
 
-__all__ = ["D3DataModule", "check_example"]
+__all__ = [
+    "D3DataModule",
+    "StepBatchSampler",
+    "TokenDataset",
+    "check_example",
+    "onehot_to_tokens",
+    "tokens_to_onehot",
+]
+
+_CHUNK = 8192  # rows converted at a time: bounds the float copies of a large HDF5 array
+
+
+def onehot_to_tokens(onehot, *, layout: str, source: str) -> np.ndarray:
+    """Converts one-hot DNA to tokens, checking that every position is exactly one of A/C/G/T.
+
+    Reads `onehot` in chunks of rows, so an HDF5 dataset is never loaded as floats at once.
+
+    Args:
+        onehot: (N, 4, L) for layout ``"NCL"`` or (N, L, 4) for ``"NLC"``; a numpy array or
+            anything sliceable along its first axis to one (e.g. an ``h5py.Dataset``).
+        layout: ``"NCL"`` or ``"NLC"``.
+        source: Where the array comes from, for error messages, e.g. ``"data.h5:X_train"``.
+
+    Returns:
+        (N, L) uint8 tokens in [0, 4).
+
+    Raises:
+        D3InputError: The array has the wrong rank or channel count, or a position whose four
+            channels are not one 1 and three 0s (naming the first such sequence and position).
+    """
+    if layout not in ("NCL", "NLC"):
+        raise D3ConfigError(f"layout must be 'NCL' or 'NLC', got {layout!r}")
+    shape = tuple(onehot.shape)
+    axis = 1 if layout == "NCL" else 2
+    if len(shape) != 3 or shape[axis] != 4:
+        want = "(N, 4, L)" if layout == "NCL" else "(N, L, 4)"
+        raise D3InputError(f"{source}: expected one-hot of shape {want}, got {shape}")
+    n = shape[0]
+    length = shape[2] if layout == "NCL" else shape[1]
+    tokens = np.empty((n, length), dtype=np.uint8)
+    for start in range(0, n, _CHUNK):
+        block = np.asarray(onehot[start : start + _CHUNK])
+        if layout == "NCL":
+            block = block.transpose(0, 2, 1)  # (n, 4, L) -> (n, L, 4)
+        valid = ((block == 0) | (block == 1)).all(axis=-1) & (block.sum(axis=-1) == 1)
+        if not valid.all():
+            row, pos = np.argwhere(~valid)[0]
+            raise D3InputError(
+                f"{source}: sequence {start + row}, position {pos} is not one-hot A/C/G/T "
+                f"(channels {block[row, pos].tolist()}); every position needs one 1 and three 0s"
+            )
+        tokens[start : start + len(block)] = block.argmax(axis=-1)
+    return tokens
+
+
+def tokens_to_onehot(tokens, *, layout: str = "NLC", dtype=np.float32) -> np.ndarray:
+    """(N, L) tokens in [0, 4) as one-hot (N, L, 4) (``"NLC"``) or (N, 4, L) (``"NCL"``)."""
+    tokens = np.asarray(tokens)
+    onehot = np.eye(4, dtype=dtype)[tokens]  # (N, L, 4)
+    return onehot if layout == "NLC" else onehot.transpose(0, 2, 1).copy()
+
+
+class TokenDataset(Dataset):
+    """Sequences held compactly as uint8 tokens, with their labels.
+
+    Args:
+        tokens: (N, L) integer tokens in [0, 4).
+        labels: (N, S) or (N, L, S) float labels.
+        source: Where the data comes from, for error messages.
+
+    Raises:
+        D3InputError: Shapes disagree, tokens are out of range or labels are not finite.
+    """
+
+    def __init__(self, tokens, labels, *, source: str = "dataset") -> None:
+        tokens = np.asarray(tokens)
+        labels = np.asarray(labels, dtype=np.float32)
+        if tokens.ndim != 2:
+            raise D3InputError(f"{source}: tokens must be (N, L), got shape {tokens.shape}")
+        if labels.ndim not in (2, 3) or labels.shape[0] != tokens.shape[0]:
+            raise D3InputError(
+                f"{source}: labels must be (N, S) or (N, L, S) with N = {tokens.shape[0]}, "
+                f"got shape {labels.shape}"
+            )
+        if tokens.size and (tokens.min() < 0 or tokens.max() > 3):
+            raise D3InputError(f"{source}: tokens must lie in [0, 4)")
+        if not np.isfinite(labels).all():
+            row = int(np.argwhere(~np.isfinite(labels.reshape(len(labels), -1)))[0, 0])
+            raise D3InputError(f"{source}: labels of sequence {row} are not finite (NaN or inf)")
+        self.tokens = torch.from_numpy(tokens.astype(np.uint8, copy=False))
+        self.labels = torch.from_numpy(labels)
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.tokens[index].long(), self.labels[index]
 
 
 def check_example(example: object, *, length: int, label_shape: tuple[int, ...]) -> None:
@@ -45,12 +145,73 @@ def check_example(example: object, *, length: int, label_shape: tuple[int, ...])
         )
 
 
+class StepBatchSampler(Sampler[list[int]]):
+    """Training batches as a function of the global step: resumable and world-size independent.
+
+    Step s uses batch s mod E (E = full batches per epoch) of a permutation seeded by
+    (seed, s // E). Each of the `world_size` processes takes its contiguous share of that
+    global batch, so the sequences seen at a step do not depend on how many processes share
+    it, and a run resumed at step s continues with exactly the batches it would have seen.
+
+    Args:
+        size: Number of sequences N.
+        batch_size: Global batch size, divisible by `world_size`, at most N.
+        seed: Seeds the permutations.
+        rank: This process's rank.
+        world_size: Number of processes.
+        steps: Called when iteration starts: (first step, end step), e.g. the trainer's
+            (global_step, max_steps).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int,
+        world_size: int,
+        steps: Callable[[], tuple[int, int]],
+    ) -> None:
+        if batch_size % world_size:
+            raise D3ConfigError(
+                f"the global batch size {batch_size} does not split evenly over {world_size} "
+                f"processes; choose a multiple of {world_size}"
+            )
+        if size < batch_size:
+            raise D3InputError(
+                f"the training set has {size} sequences, fewer than one batch of {batch_size}; "
+                f"lower training.batch_size"
+            )
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size, self.steps = rank, world_size, steps
+
+    def __len__(self) -> int:
+        start, stop = self.steps()
+        return max(0, stop - start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        start, stop = self.steps()
+        per_epoch = self.size // self.batch_size
+        share = self.batch_size // self.world_size
+        epoch, order = -1, None
+        for step in range(start, stop):
+            if step // per_epoch != epoch:
+                epoch = step // per_epoch
+                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                order = torch.randperm(self.size, generator=generator)
+            first = (step % per_epoch) * self.batch_size + self.rank * share
+            yield order[first : first + share].tolist()
+
+
 class D3DataModule(L.LightningDataModule):
-    """Shuffled training batches and ordered validation batches of (tokens, labels).
+    """Step-indexed training batches and ordered validation batches of (tokens, labels).
 
     `batch_size` is the global batch, as in the research configs: under DDP each of the
-    `world_size` processes loads `batch_size // world_size` sequences per step (Lightning adds
-    the distributed sampler), so a run means the same thing on 1 GPU or 8.
+    `world_size` processes loads its `batch_size // world_size` share of every step's batch
+    (`StepBatchSampler`; build the Trainer with ``use_distributed_sampler=False``), so a run
+    means the same thing on 1 GPU or 8, and a resumed run sees the batches it would have seen.
+    Validation is split into contiguous shards, one per process.
 
     Args:
         train: Dataset of (tokens (L,) int64, labels (S,) or (L, S) float).
@@ -60,7 +221,7 @@ class D3DataModule(L.LightningDataModule):
         label_shape: Label shape of one item, checked likewise.
         num_workers: Loader processes per training process; None picks
             min(4, CPUs / local processes - 1), 0 on a machine with 2 CPUs or fewer.
-        seed: Seeds the shuffling, so a run's batch order is reproducible.
+        seed: Seeds the batch order, so a run's batches are reproducible.
     """
 
     def __init__(
@@ -110,26 +271,44 @@ class D3DataModule(L.LightningDataModule):
         spare = (os.cpu_count() or 1) // local - 1
         return max(0, min(4, spare if spare >= 2 else 0))
 
-    def _loader(self, dataset: Dataset, *, shuffle: bool) -> DataLoader:
+    def _steps(self) -> tuple[int, int]:
+        """(first, end) training step: the trainer's, or one epoch outside a trainer."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.max_steps is None or trainer.max_steps < 0:
+            return 0, len(self.train) // self.batch_size
+        return trainer.global_step, trainer.max_steps
+
+    def _loader(self, dataset: Dataset, **options: Any) -> DataLoader:
         workers = self._workers()
         return DataLoader(
             dataset,
-            batch_size=self.per_device_batch_size(),
-            shuffle=shuffle,
-            drop_last=shuffle,  # equal batches keep the loss scale and DDP steps uniform
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            **options,
         )
 
     def train_dataloader(self) -> DataLoader:
-        if len(self.train) < self.batch_size:
-            raise D3InputError(
-                f"the training set has {len(self.train)} sequences, fewer than one batch of "
-                f"{self.batch_size}; lower the batch size"
-            )
-        return self._loader(self.train, shuffle=True)
+        trainer = getattr(self, "trainer", None)
+        rank = trainer.global_rank if trainer is not None else 0
+        world, _ = self._world()
+        sampler = StepBatchSampler(
+            len(self.train),
+            self.batch_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            steps=self._steps,
+        )
+        return self._loader(self.train, batch_sampler=sampler)
 
     def val_dataloader(self) -> DataLoader | list:
-        return [] if self.val is None else self._loader(self.val, shuffle=False)
+        if self.val is None:
+            return []
+        trainer = getattr(self, "trainer", None)
+        rank = trainer.global_rank if trainer is not None else 0
+        world, _ = self._world()
+        # Contiguous shards; the logged loss is the mean over processes (sync_dist).
+        bounds = np.linspace(0, len(self.val), world + 1).astype(int)
+        shard = Subset(self.val, range(bounds[rank], bounds[rank + 1]))
+        return self._loader(shard, batch_size=self.per_device_batch_size(), shuffle=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Literal
+from typing import Any, Literal
 
 from d3_core.errors import PluginError
 
@@ -24,9 +26,89 @@ LABEL_MODES = ("global", "per_position")
 _NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
+ARCHITECTURES = ("transformer", "conv")
+"""Canonical architecture names; `canonical_arch` maps every accepted spelling to one of them."""
+
+_ARCH_ALIASES = {
+    "transformer": "transformer",
+    "tran": "transformer",
+    "ddit": "transformer",
+    "conv": "conv",
+    "convolutional": "conv",
+    "cnn": "conv",
+}
+_ARCH_LABELS = {"transformer": "Tran", "conv": "Conv"}
+
+COMPONENTS = {
+    "lightning_module": "a LightningModule subclass",
+    "score_models": "score models",
+    "configs": "packaged configs",
+    "data_loader": "a data loader",
+    "synthetic_data": "a synthetic-data writer",
+    "ground_truth": "a ground-truth scorer for its synthetic data",
+}
+"""What a dataset package may provide, with the words used in error messages."""
+
+TRAINING_COMPONENTS = ("lightning_module", "score_models", "configs", "data_loader")
+"""The components without which a dataset cannot be trained."""
+
+Ref = Any
+"""A component: an object, or the ``"module:attribute"`` path that imports it lazily."""
+
+
+def canonical_arch(arch: str) -> str:
+    """Maps an architecture name to ``"transformer"`` or ``"conv"``.
+
+    Args:
+        arch: ``Tran``, ``transformer``, ``Conv``, ``conv`` or ``convolutional``, in any case.
+
+    Raises:
+        PluginError: The name is none of these.
+    """
+    key = str(arch).strip().lower()
+    if key not in _ARCH_ALIASES:
+        raise PluginError(
+            f"unknown architecture {arch!r}; use Tran (transformer) or Conv (conv), in any case"
+        )
+    return _ARCH_ALIASES[key]
+
+
+def arch_label(arch: str) -> str:
+    """The short label of an architecture used in run names: ``"Tran"`` or ``"Conv"``."""
+    return _ARCH_LABELS[canonical_arch(arch)]
+
+
+def resolve_ref(ref: Ref, *, what: str) -> Any:
+    """Imports a ``"module:attribute"`` path; any other object is returned unchanged.
+
+    Args:
+        ref: The path or the object itself.
+        what: Words for the error message, e.g. "d3-deepstarr's data loader".
+
+    Raises:
+        PluginError: The module fails to import or lacks the attribute.
+    """
+    if not isinstance(ref, str):
+        return ref
+    module_name, _, attribute = ref.partition(":")
+    try:
+        target = importlib.import_module(module_name)
+        for part in attribute.split(".") if attribute else ():
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as err:
+        raise PluginError(
+            f"{what} ({ref}) cannot be imported: {type(err).__name__}: {err}; "
+            f"reinstall that package"
+        ) from err
+    return target
+
+
 @dataclass(frozen=True)
 class DatasetPlugin:
     """What a dataset package declares about itself to d3-core.
+
+    Components are given as ``"module:attribute"`` paths, imported only when used, so that
+    listing datasets imports no torch; an object works too (tests use that).
 
     Attributes:
         name: Lower-case dataset name, equal to the entry-point name, e.g. ``"deepstarr"``.
@@ -37,9 +119,19 @@ class DatasetPlugin:
         label_mode: ``"global"`` for one (S,) label per sequence, ``"per_position"`` for an
             (L, S) label track.
         version: The providing package's version (read from its ``__version__``).
-        ready: False while the package is an empty placeholder without data loader, models and
-            oracle.
         description: One sentence on what the data is.
+        lightning_module: The dataset's `D3LightningModule` subclass, built as ``cls(cfg)``.
+        score_models: Score-model class per architecture (``"transformer"``, ``"conv"``).
+        configs: Package holding ``<arch>/<preset>.yaml`` config files (presets ``paper`` and
+            ``cpu``).
+        data_loader: ``load(path) -> {"train", "valid", "test"}`` datasets of (tokens (L,) int64,
+            labels (S,) or (L, S) float32), reading the dataset's real file format.
+        synthetic_data: ``write(path, *, seed, size)`` writes synthetic data in that same format,
+            with a planted label-sequence rule; ``size`` is ``"tiny"``, ``"small"`` or ``"full"``.
+        ground_truth: ``score(tokens (N, L) int64) -> (N, S) or (N, L, S) float32``: the planted
+            rule's noise-free labels, for judging samples of models trained on synthetic data.
+        data_suffix: File-name suffix of the data format, e.g. ``".h5"``; names the files that
+            `d3 demo` writes (loaders recognise files by content, not by suffix).
     """
 
     name: str
@@ -48,8 +140,14 @@ class DatasetPlugin:
     label_names: tuple[str, ...]
     label_mode: Literal["global", "per_position"]
     version: str
-    ready: bool
     description: str
+    lightning_module: Ref | None = None
+    score_models: Mapping[str, Ref] = field(default_factory=dict)
+    configs: str | None = None
+    data_loader: Ref | None = None
+    synthetic_data: Ref | None = None
+    ground_truth: Ref | None = None
+    data_suffix: str = ""
 
     def __post_init__(self) -> None:
         """Rejects declarations that d3-core could not use."""
@@ -81,11 +179,65 @@ class DatasetPlugin:
                 f"DatasetPlugin {self.name!r}: label_mode must be one of {LABEL_MODES}, "
                 f"got {self.label_mode!r}"
             )
+        unknown = sorted(set(self.score_models) - set(ARCHITECTURES))
+        if unknown:
+            raise PluginError(
+                f"DatasetPlugin {self.name!r}: score_models keys must be among {ARCHITECTURES}, "
+                f"got {unknown}"
+            )
+        # A copy, so that the caller's dict cannot change a declared plugin.
+        object.__setattr__(self, "score_models", dict(self.score_models))
 
     @property
     def label_width(self) -> int:
         """Number of label channels S."""
         return len(self.label_names)
+
+    @property
+    def label_shape(self) -> tuple[int, ...]:
+        """Shape of one sequence's labels: (S,) or (L, S)."""
+        if self.label_mode == "global":
+            return (self.label_width,)
+        return (self.sequence_length, self.label_width)
+
+    def provides(self, component: str) -> bool:
+        """Whether the package provides `component` (a key of `COMPONENTS`)."""
+        value = getattr(self, component)
+        if component == "score_models":
+            return set(value) == set(ARCHITECTURES)
+        return value is not None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the package provides everything training needs."""
+        return all(self.provides(component) for component in TRAINING_COMPONENTS)
+
+    def require(self, component: str) -> None:
+        """Stops work that needs a component the package does not provide.
+
+        Raises:
+            PluginError: naming the package, its version and the missing component.
+        """
+        if not self.provides(component):
+            raise PluginError(
+                f"{self.distribution} {self.version} does not provide {COMPONENTS[component]} "
+                f"yet; upgrade it (`pip install -U {self.distribution}`)"
+            )
+
+    def load(self, component: str) -> Any:
+        """Imports one component (not ``score_models``; see `score_model_class`)."""
+        self.require(component)
+        return resolve_ref(
+            getattr(self, component), what=f"{self.distribution}'s {COMPONENTS[component]}"
+        )
+
+    def score_model_class(self, arch: str) -> type:
+        """The score-model class for an architecture name in any accepted spelling."""
+        key = canonical_arch(arch)
+        self.require("score_models")
+        return resolve_ref(
+            self.score_models[key], what=f"{self.distribution}'s {arch_label(key)} score model"
+        )
 
 
 def _distribution_name(entry_point: metadata.EntryPoint) -> str:
@@ -185,16 +337,29 @@ def load_dataset_plugin(name: str) -> DatasetPlugin:
 
 
 def require_ready(plugin: DatasetPlugin) -> None:
-    """Stops work that needs a dataset package's content when the package is a placeholder.
+    """Stops training work when a dataset package lacks what training needs.
 
     Args:
         plugin: A loaded dataset plugin.
 
     Raises:
-        PluginError: ``plugin.ready`` is False.
+        PluginError: naming the package, its version and every missing component.
     """
-    if not plugin.ready:
+    missing = [COMPONENTS[c] for c in TRAINING_COMPONENTS if not plugin.provides(c)]
+    if missing:
         raise PluginError(
-            f"{plugin.distribution} {plugin.version} is installed but is an empty placeholder: "
-            f"its data loader, models and oracle arrive in a later release"
+            f"{plugin.distribution} {plugin.version} is installed but does not provide "
+            f"{', '.join(missing)}; upgrade it (`pip install -U {plugin.distribution}`)"
         )
+
+
+def get_model_class_for_dataset(dataset: str, arch: str) -> type:
+    """The score-model class of a dataset and architecture (the original design's router).
+
+    Imports only the dataset package asked for.
+
+    Args:
+        dataset: Dataset name, any case.
+        arch: ``Tran``/``transformer`` or ``Conv``/``conv``, any case.
+    """
+    return load_dataset_plugin(dataset).score_model_class(arch)

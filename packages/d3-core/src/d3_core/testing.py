@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from importlib import metadata
 from typing import ClassVar
 
-from d3_core.errors import PluginError
 from d3_core.registry import (
     ENTRY_POINT_GROUP,
     DatasetPlugin,
+    get_model_class_for_dataset,
     list_datasets,
     load_dataset_plugin,
     require_ready,
@@ -58,16 +57,64 @@ class DatasetPluginConformance:
     def test_plugin_is_found_whatever_the_case_of_its_name(self) -> None:
         assert load_dataset_plugin(self.name.upper()) is self.load_plugin()
 
-    def test_readiness_is_declared_honestly(self) -> None:
-        import pytest  # only test suites import this module; pytest is no runtime dependency
+    def test_plugin_provides_everything_training_needs(self) -> None:
+        plugin = self.load_plugin()
+        require_ready(plugin)
+        assert plugin.ready
+
+    def test_both_architectures_resolve_to_score_model_classes(self) -> None:
+        from d3_core.models.layers import ScoreModel
+
+        for arch in ("Tran", "transformer", "Conv", "conv"):
+            model_class = get_model_class_for_dataset(self.name, arch)
+            assert issubclass(model_class, ScoreModel)
+        assert get_model_class_for_dataset(self.name, "Tran").config_class is not (
+            get_model_class_for_dataset(self.name, "Conv").config_class
+        )
+
+    def test_every_architecture_and_preset_resolves_to_a_valid_config(self) -> None:
+        from d3_core.config import PRESETS, model_sizes, resolve_config
 
         plugin = self.load_plugin()
-        if plugin.ready:
-            require_ready(plugin)  # a ready plugin passes
-            return
-        message = (
-            f"{self.distribution} {plugin.version} is installed but is an empty placeholder: its "
-            "data loader, models and oracle arrive in a later release"
-        )
-        with pytest.raises(PluginError, match=f"^{re.escape(message)}$"):
-            require_ready(plugin)
+        for arch in ("transformer", "conv"):
+            for preset in PRESETS:
+                cfg = resolve_config(self.name, arch, preset=preset)
+                assert cfg.model.architecture == arch
+                assert cfg.dataset.name == self.name
+                assert cfg.dataset.sequence_length == self.sequence_length
+                sizes = model_sizes(cfg, plugin)
+                assert (sizes.length, sizes.signal_dim) == (
+                    self.sequence_length,
+                    len(self.label_names),
+                )
+
+    def test_create_lightning_module_returns_the_dataset_subclass(self) -> None:
+        from d3_core.config import resolve_config
+        from d3_core.lightning import D3LightningModule
+        from d3_core.train import create_lightning_module
+
+        module_class = self.load_plugin().load("lightning_module")
+        assert issubclass(module_class, D3LightningModule)
+        assert module_class is not D3LightningModule
+        for arch in ("transformer", "conv"):
+            module = create_lightning_module(resolve_config(self.name, arch), self.name)
+            assert type(module) is module_class
+            assert module.dataset_name == self.name
+            assert isinstance(module.score_model, get_model_class_for_dataset(self.name, arch))
+
+    def test_synthetic_data_loads_with_the_plugin_loader(self, tmp_path) -> None:
+        import torch
+
+        from d3_core.data import check_example
+
+        plugin = self.load_plugin()
+        path = tmp_path / "synthetic-data"
+        plugin.load("synthetic_data")(path, seed=0, size="tiny")
+        splits = plugin.load("data_loader")(path)
+        assert set(splits) == {"train", "valid", "test"}
+        for dataset in splits.values():
+            assert len(dataset) > 0
+            check_example(dataset[0], length=self.sequence_length, label_shape=plugin.label_shape)
+        tokens = torch.stack([splits["test"][i][0] for i in range(min(8, len(splits["test"])))])
+        truth = plugin.load("ground_truth")(tokens)
+        assert tuple(truth.shape) == (len(tokens), *plugin.label_shape)

@@ -104,6 +104,8 @@ class ConvScoreModel(ScoreModel):
         config: Model sizes and options.
     """
 
+    config_class = ConvConfig
+
     def __init__(self, config: ConvConfig) -> None:
         super().__init__()
         self.config = config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -252,10 +252,12 @@ def check_token_range(tokens: Tensor, vocab_size: int) -> None:
 class ScoreModel(nn.Module):
     """What both score models share: the two call conventions and the input checks.
 
-    Subclasses set ``self.config`` (``length``, ``signal_dim``, ``label_mode``, ``vocab_size``)
-    and implement `score` on checked inputs.
+    Subclasses declare ``config_class`` (their sizes dataclass, with at least ``length``,
+    ``signal_dim``, ``label_mode`` and ``vocab_size``), set ``self.config`` to an instance of
+    it, and implement `score` on checked inputs.
     """
 
+    config_class: ClassVar[type]
     config: Any
 
     def check_inputs(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> None:

@@ -264,6 +264,8 @@ class TransformerScoreModel(ScoreModel):
         config: Model sizes and options.
     """
 
+    config_class = TransformerConfig
+
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config

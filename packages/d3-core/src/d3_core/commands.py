@@ -1,0 +1,264 @@
+"""What ``d3 train``, ``d3 sample`` and ``d3 make-data`` do once their arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from d3_core.errors import D3ConfigError, D3InputError
+
+__all__ = ["run_make_data", "run_sample", "run_train"]
+
+DATA_SIZES = ("tiny", "small", "full")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"d3: warning: {message}", file=sys.stderr, flush=True)
+
+
+def quiet_lightning() -> None:
+    """Hides Lightning's advertising and known-harmless deprecation noise; d3 prints a summary."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings(
+        "ignore", message=r".*Checkpoint directory .* exists and is not empty.*"
+    )
+
+
+def train_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``key=value`` overrides that the named train options stand for, then the free ones."""
+    overrides = []
+    if args.data is not None:
+        overrides.append(f"dataset.data={Path(args.data).resolve()}")
+    if args.max_steps is not None:
+        overrides.append(f"training.max_steps={args.max_steps}")
+    if args.gpus is not None:
+        overrides += ["trainer.accelerator=gpu", f"trainer.devices={args.gpus}"]
+    if args.num_nodes is not None:
+        overrides.append(f"trainer.num_nodes={args.num_nodes}")
+    if args.strategy is not None:
+        overrides.append(f"trainer.strategy={args.strategy}")
+    return overrides + list(args.overrides)
+
+
+def _resume_config(args: argparse.Namespace, overrides: list[str]):
+    """(config, checkpoint, run directory) of ``d3 train --resume``."""
+    from d3_core.checkpoint import read_checkpoint
+    from d3_core.config import apply_layers, config_from_plain
+    from d3_core.registry import canonical_arch, load_dataset_plugin
+
+    checkpoint = Path(args.resume)
+    if checkpoint.is_dir():
+        checkpoint = checkpoint / "checkpoints" / "last.ckpt"
+    state = read_checkpoint(checkpoint)
+    stored = state["hyper_parameters"]["cfg"]
+    dataset, arch = stored["dataset"]["name"], stored["model"]["architecture"]
+    if args.dataset and args.dataset.lower() != dataset:
+        raise D3InputError(
+            f"--resume {checkpoint} is a {dataset} checkpoint, but --dataset {args.dataset} was "
+            f"given; drop --dataset or resume a {args.dataset} run"
+        )
+    if args.arch and canonical_arch(args.arch) != arch:
+        raise D3InputError(
+            f"--resume {checkpoint} is a {arch} checkpoint, but --arch {args.arch} was given"
+        )
+    plugin = load_dataset_plugin(dataset)
+    cfg = apply_layers(
+        config_from_plain(stored, plugin), plugin, config_files=args.config, overrides=overrides
+    )
+    in_run = checkpoint.parent.name == "checkpoints"
+    out = args.out or (checkpoint.parent.parent if in_run else None)
+    return cfg, checkpoint.resolve(), out
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``d3 train``: resolve the config, prepare the run directory, train, summarise."""
+    from d3_core.config import resolve_config
+    from d3_core.train import prepare_run_dir, train
+
+    quiet_lightning()
+    overrides = train_overrides(args)
+    if args.resume:
+        cfg, checkpoint, out = _resume_config(args, overrides)
+    else:
+        if not args.dataset or not args.arch:
+            raise D3ConfigError("d3 train needs --dataset and --arch (or --resume CHECKPOINT)")
+        cfg = resolve_config(
+            args.dataset, args.arch, preset=args.preset, config_files=args.config,
+            overrides=overrides,
+        )  # fmt: skip
+        checkpoint, out = None, args.out
+    run = prepare_run_dir(
+        out, dataset=cfg.dataset.name, arch=cfg.model.architecture, force=args.force,
+        resuming=checkpoint is not None,
+    )  # fmt: skip
+    _say(f"run directory: {run.root}")
+    result = train(cfg, run, resume=checkpoint, progress=not args.no_progress)
+    summary = {
+        "run_dir": str(result.run_dir),
+        "last_checkpoint": str(result.last_checkpoint),
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+        "steps": result.steps,
+        "resumed_from": str(checkpoint) if checkpoint else None,
+        "val_loss": result.val_loss,
+        "seconds": round(result.seconds, 2),
+    }
+    from d3_core.io import atomic_write
+
+    with atomic_write(run.root / "train.json") as file:
+        json.dump(summary, file, indent=2)
+        file.write("\n")
+    val = f"{result.val_loss:.4f}" if result.val_loss is not None else "not measured"
+    _say(
+        f"trained {result.steps} steps in {result.seconds:.0f} s; validation loss {val}\n"
+        f"checkpoint: {result.last_checkpoint}\nlogs: {run.logs / 'metrics.csv'}"
+    )
+    return 0
+
+
+def _test_labels(loaded, data: str | None, count: int | None):
+    """Labels of the first `count` sequences of the test split of the model's data file."""
+    import numpy as np
+
+    from d3_core.registry import load_dataset_plugin
+
+    path = data or loaded.cfg.dataset.data
+    if not path:
+        raise D3InputError(
+            "--from-test-set needs the data file: pass --data FILE (the checkpoint names none)"
+        )
+    if not Path(path).exists():
+        raise D3InputError(f"data file {str(path)!r} does not exist; pass --data FILE")
+    plugin = load_dataset_plugin(loaded.dataset)
+    test = plugin.load("data_loader")(path)["test"]
+    n = len(test) if count is None else min(count, len(test))
+    if count is not None and count > len(test):
+        _warn(f"the test split has {len(test)} sequences; sampling {n}, not {count}")
+    labels = np.stack([test[i][1].numpy() for i in range(n)]).astype(np.float32)
+    return labels, f"test split of {Path(path).resolve()}"
+
+
+def _choose_labels(args: argparse.Namespace, loaded) -> tuple[Any, str]:
+    """The labels to sample for, and where they came from."""
+    import numpy as np
+
+    from d3_core.generate import read_labels
+    from d3_core.registry import load_dataset_plugin
+
+    if args.from_test_set:
+        return _test_labels(loaded, args.data, args.num_samples)
+    plugin = load_dataset_plugin(loaded.dataset)
+    labels = read_labels(
+        args.labels, label_shape=plugin.label_shape, names=list(loaded.cfg.dataset.label_names)
+    )
+    source = str(Path(args.labels).resolve())
+    if args.num_samples is None:
+        return labels, source
+    if len(labels) == 1:
+        return np.repeat(labels, args.num_samples, axis=0), source
+    if args.num_samples > len(labels):
+        raise D3InputError(
+            f"--num-samples {args.num_samples} exceeds the {len(labels)} label rows of "
+            f"{args.labels}; give one row to repeat it, or at least as many rows"
+        )
+    return labels[: args.num_samples], source
+
+
+def _refuse_overwrite(out: Path, force: bool) -> None:
+    from d3_core.generate import OUTPUT_FILES
+
+    taken = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if taken and not force:
+        raise D3InputError(
+            f"{out} already holds samples ({', '.join(taken)}); choose another --out or pass "
+            f"--force to overwrite them"
+        )
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """``d3 sample``: draw one sequence per label row and write them with provenance."""
+    import torch
+
+    from d3_core import __version__
+    from d3_core.checkpoint import load_checkpoint
+    from d3_core.generate import sample_sequences, write_samples
+
+    out = Path(args.out).resolve()
+    _refuse_overwrite(out, args.force)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loaded = load_checkpoint(args.checkpoint, device=device)
+    if loaded.precision != "32-true":
+        _warn(f"the model was trained under {loaded.precision}; it samples in float32")
+    labels, source = _choose_labels(args, loaded)
+    sampling = loaded.cfg.sampling
+    steps = args.steps or sampling.steps
+    predictor = args.predictor or sampling.predictor
+    batch_size = args.batch_size or sampling.batch_size
+    _say(
+        f"sampling {len(labels)} sequences into {out} ({predictor}, {steps} steps, seed {args.seed})"
+    )
+    run = sample_sequences(
+        loaded, labels, seed=args.seed, steps=steps, predictor=predictor,
+        batch_size=batch_size, progress=not args.no_progress,
+    )  # fmt: skip
+    provenance = {
+        "checkpoint": str(loaded.path),
+        "checkpoint_sha256": loaded.sha256,
+        "dataset": loaded.dataset,
+        "architecture": loaded.architecture,
+        "trained_steps": loaded.step,
+        "weights": "ema",
+        "num_samples": len(labels),
+        "labels_from": source,
+        "label_names": list(loaded.cfg.dataset.label_names),
+        "seed": args.seed,
+        "per_sequence_seeds": "sequence i uses d3_core.lightning.step_seed(seed, i)",
+        "steps": steps,
+        "predictor": predictor,
+        "batch_size": batch_size,
+        "device": device,
+        "seconds": round(run.seconds, 3),
+        "sequences_per_second": round(len(labels) / run.seconds, 4) if run.seconds else None,
+        "versions": {"d3-core": __version__, "torch": str(torch.__version__)},
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "npz_layout": "arr_0: (N, L, 4) float32 one-hot A,C,G,T; tokens: (N, L) uint8 0..3",
+    }
+    names = list(loaded.cfg.dataset.label_names)
+    written = write_samples(out, run, names=names, provenance=provenance)
+    rate = len(labels) / run.seconds if run.seconds else float("inf")
+    _say(f"wrote {len(labels)} sequences in {run.seconds:.1f} s ({rate:.2f} seq/s):")
+    for path in written:
+        _say(f"  {path}")
+    return 0
+
+
+def run_make_data(args: argparse.Namespace) -> int:
+    """``d3 make-data``: write a dataset's synthetic data in its real file format."""
+    from d3_core.registry import load_dataset_plugin
+
+    plugin = load_dataset_plugin(args.dataset)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise D3InputError(f"{out} already exists; choose another --out or pass --force")
+    writer = plugin.load("synthetic_data")
+    started = time.perf_counter()
+    writer(out, seed=args.seed, size=args.size)
+    megabytes = out.stat().st_size / 2**20
+    _say(
+        f"wrote synthetic {plugin.name} data ({args.size}, seed {args.seed}) to {out.resolve()} "
+        f"({megabytes:.1f} MiB, {time.perf_counter() - started:.1f} s)"
+    )
+    return 0

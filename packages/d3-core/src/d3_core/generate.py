@@ -1,0 +1,208 @@
+"""Designing sequences from a checkpoint: labels in, FASTA + NPZ + provenance out.
+
+Sequence i is drawn with its own generator seeded from (seed, i), so what a label row gets
+does not depend on the batch size or on which other rows are sampled with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from d3_core.checkpoint import LoadedModel
+from d3_core.data import tokens_to_onehot
+from d3_core.errors import D3InputError
+from d3_core.io import atomic_path, atomic_write
+from d3_core.lightning import step_seed
+from d3_core.sampling import sample
+from d3_core.synthetic import ALPHABET
+
+__all__ = ["SampleRun", "read_labels", "sample_sequences", "write_samples"]
+
+OUTPUT_FILES = ("samples.fasta", "samples.npz", "labels.tsv", "provenance.json")
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """What `sample_sequences` produced."""
+
+    tokens: np.ndarray  # (N, L) uint8
+    labels: np.ndarray  # (N, S) or (N, L, S) float32
+    seconds: float
+
+
+def _check_width(
+    labels: np.ndarray, label_shape: tuple[int, ...], names: Sequence[str], source: str
+) -> None:
+    if labels.ndim != len(label_shape) + 1 or tuple(labels.shape[1:]) != tuple(label_shape):
+        layout = "(N, S)" if len(label_shape) == 1 else "(N, L, S)"
+        raise D3InputError(
+            f"{source}: labels of shape {tuple(labels.shape)}, but the model's dataset takes "
+            f"{layout} = (N, {', '.join(map(str, label_shape))}) labels ({', '.join(names)})"
+        )
+    if not np.isfinite(labels).all():
+        raise D3InputError(f"{source}: labels hold NaN or infinite values")
+
+
+def read_labels(
+    path: str | Path, *, label_shape: tuple[int, ...], names: Sequence[str]
+) -> np.ndarray:
+    """Reads labels to sample for.
+
+    Formats: ``.npy`` with (N, S) or (N, L, S); ``.npz`` with key ``labels``; ``.tsv`` or
+    ``.csv`` with a header row naming the label columns (global labels only).
+
+    Args:
+        path: The file.
+        label_shape: One row's expected shape, (S,) or (L, S).
+        names: The label names, for messages and table headers.
+
+    Returns:
+        (N, *label_shape) float32.
+
+    Raises:
+        D3InputError: Unknown format, missing key or columns, wrong shape, non-finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise D3InputError(f"labels file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            labels = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                if "labels" not in data:
+                    raise D3InputError(f"{path}: no 'labels' array (found {sorted(data)})")
+                labels = data["labels"]
+        elif suffix in (".tsv", ".csv"):
+            labels = _read_table(path, names, "\t" if suffix == ".tsv" else ",")
+        else:
+            raise D3InputError(f"labels file {str(path)!r}: use .npy, .npz, .tsv or .csv")
+    except (OSError, ValueError) as err:
+        raise D3InputError(f"cannot read labels file {str(path)!r}: {err}") from None
+    labels = np.asarray(labels, dtype=np.float32)
+    if (
+        labels.ndim == len(label_shape)
+        and len(label_shape) == 1
+        and labels.shape == tuple(label_shape)
+    ):
+        labels = labels[None]  # a single row
+    _check_width(labels, label_shape, names, str(path))
+    return labels
+
+
+def _read_table(path: Path, names: Sequence[str], delimiter: str) -> np.ndarray:
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file, delimiter=delimiter))
+    header = list(rows[0]) if rows else []
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise D3InputError(
+            f"{path}: the header must name the label columns {list(names)}; missing {missing} "
+            f"(found {header})"
+        )
+    return np.array([[float(row[n]) for n in names] for row in rows], dtype=np.float32)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", desc="sampling", disable=not enabled, file=sys.stderr)
+
+
+def sample_sequences(
+    loaded: LoadedModel,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    steps: int = 128,
+    predictor: str = "analytic",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> SampleRun:
+    """Draws one sequence per label row with the checkpoint's EMA model.
+
+    Args:
+        loaded: The restored model (`d3_core.checkpoint.load_checkpoint`).
+        labels: (N, S) or (N, L, S) float labels.
+        seed: Sequence i uses a generator seeded from (seed, i).
+        steps: Sampler steps.
+        predictor: ``"analytic"`` or ``"euler"``.
+        batch_size: Sequences per forward pass; does not change the result.
+        progress: Show a progress bar on stderr.
+    """
+    model = loaded.model
+    device = next(model.parameters()).device
+    length = loaded.cfg.dataset.sequence_length
+    tokens = np.empty((len(labels), length), dtype=np.uint8)
+    started = time.perf_counter()
+    batches = range(0, len(labels), batch_size)
+    with _progress(len(batches) * steps, progress) as bar, torch.inference_mode():
+        for start in batches:
+            part = torch.as_tensor(labels[start : start + batch_size], device=device)
+            generators = [
+                torch.Generator(device).manual_seed(step_seed(seed, i))
+                for i in range(start, start + len(part))
+            ]
+            drawn = sample(
+                model, part, length=length, graph=loaded.graph, noise=loaded.noise,
+                predictor=predictor, steps=steps, generator=generators,
+                callback=lambda info: bar.update(1),
+            )  # fmt: skip
+            tokens[start : start + len(part)] = drawn.cpu().numpy()
+    return SampleRun(tokens=tokens, labels=labels, seconds=time.perf_counter() - started)
+
+
+def _fasta(tokens: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> str:
+    lookup = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
+    lines = []
+    for i, row in enumerate(tokens):
+        header = f">sample_{i}"
+        if labels.ndim == 2:
+            header += " " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, labels[i], strict=True))
+        lines += [header, lookup[row].tobytes().decode()]
+    return "\n".join(lines) + "\n"
+
+
+def write_samples(
+    out: Path, run: SampleRun, *, names: Sequence[str], provenance: dict[str, Any]
+) -> list[Path]:
+    """Writes ``samples.fasta``, ``samples.npz``, ``labels.tsv`` and ``provenance.json``.
+
+    ``samples.npz`` holds ``arr_0`` (N, L, 4) float32 one-hot, the layout the reference
+    package writes, plus ``tokens`` (N, L) uint8 (A, C, G, T = 0..3) and ``labels``. Every file
+    is written atomically, provenance last.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "samples.fasta") as file:
+        file.write(_fasta(run.tokens, run.labels, names))
+    with atomic_path(out / "samples.npz") as tmp, open(tmp, "wb") as file:
+        np.savez(
+            file,
+            arr_0=tokens_to_onehot(run.tokens, layout="NLC"),
+            tokens=run.tokens,
+            labels=run.labels,
+            label_names=np.array(list(names)),
+        )
+    written = [out / "samples.fasta", out / "samples.npz"]
+    if run.labels.ndim == 2:
+        with atomic_write(out / "labels.tsv") as file:
+            file.write("index\t" + "\t".join(names) + "\n")
+            for i, row in enumerate(run.labels):
+                file.write(f"{i}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
+        written.append(out / "labels.tsv")
+    with atomic_write(out / "provenance.json") as file:
+        json.dump(provenance, file, indent=2)
+        file.write("\n")
+    written.append(out / "provenance.json")
+    return written

@@ -1,0 +1,153 @@
+"""Synthetic DNA with planted motifs: the building block of every dataset's learnable test data.
+
+A dataset package describes its rule (which motifs, how their counts or positions make the
+label) and uses these functions to write data in its real file format. Everything takes a
+`numpy.random.Generator`, so a seed fixes the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from d3_core.errors import D3ConfigError
+
+__all__ = ["ALPHABET", "Motif", "count_motifs", "decode", "encode", "find_motif", "plant_motifs"]
+
+ALPHABET = "ACGT"
+"""Token order: A, C, G, T = 0, 1, 2, 3."""
+
+
+def encode(sequence: str) -> np.ndarray:
+    """A DNA string (A/C/G/T, any case) as (len,) uint8 tokens.
+
+    Raises:
+        D3ConfigError: The string holds another letter.
+    """
+    upper = sequence.upper()
+    bad = sorted(set(upper) - set(ALPHABET))
+    if bad:
+        raise D3ConfigError(f"sequence {sequence!r} holds letters other than A, C, G, T: {bad}")
+    lookup = np.zeros(256, dtype=np.uint8)
+    lookup[[ord(c) for c in ALPHABET]] = np.arange(4, dtype=np.uint8)
+    return lookup[np.frombuffer(upper.encode("ascii"), dtype=np.uint8)]
+
+
+def decode(tokens: np.ndarray) -> str:
+    """(len,) tokens in [0, 4) as a DNA string."""
+    return "".join(ALPHABET[int(t)] for t in tokens)
+
+
+@dataclass(frozen=True)
+class Motif:
+    """A named, fixed DNA word planted into synthetic sequences.
+
+    Attributes:
+        name: Label for reports, e.g. ``"GATA"``.
+        sequence: The word in A/C/G/T.
+    """
+
+    name: str
+    sequence: str
+
+    def __post_init__(self) -> None:
+        if not self.sequence:
+            raise D3ConfigError(f"motif {self.name!r} has an empty sequence")
+        encode(self.sequence)  # rejects other letters
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """(k,) uint8 tokens of the word."""
+        return encode(self.sequence)
+
+
+def plant_motifs(
+    rng: np.random.Generator,
+    n: int,
+    length: int,
+    motifs: tuple[Motif, ...],
+    *,
+    max_copies: int = 3,
+    gc: float = 0.42,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background sequences with a random number of non-overlapping copies of each motif.
+
+    Each sequence draws, for every motif, a copy count uniformly from 0..`max_copies` and
+    places the copies at random non-overlapping positions. The background is i.i.d. with the
+    given GC content. Planted copies are what `count_motifs` finds, plus rare chance matches.
+
+    Args:
+        rng: Source of randomness.
+        n: Number of sequences N.
+        length: Sequence length L.
+        motifs: The words to plant.
+        max_copies: Largest number of copies of one motif in one sequence.
+        gc: Fraction of G and C in the background.
+
+    Returns:
+        tokens (N, L) uint8 and planted copy counts (N, M) int64.
+
+    Raises:
+        D3ConfigError: The copies cannot fit into `length`.
+    """
+    widths = np.array([len(m.sequence) for m in motifs])
+    if max_copies * widths.sum() > length // 2:
+        raise D3ConfigError(
+            f"{max_copies} copies of motifs of total width {widths.sum()} do not fit into "
+            f"half of a {length}-bp sequence; plant fewer or shorter motifs"
+        )
+    at, cg = (1 - gc) / 2, gc / 2
+    tokens = rng.choice(4, size=(n, length), p=[at, cg, cg, at]).astype(np.uint8)
+    counts = rng.integers(0, max_copies + 1, size=(n, len(motifs)))
+    words = [m.tokens for m in motifs]
+    for i in range(n):
+        pieces = [m for m in range(len(motifs)) for _ in range(counts[i, m])]
+        rng.shuffle(pieces)
+        # Non-overlapping placement: split the free bases into gaps around the pieces.
+        free = length - sum(len(words[m]) for m in pieces)
+        cuts = np.sort(rng.integers(0, free + 1, size=len(pieces)))
+        position, previous = 0, 0
+        for m, cut in zip(pieces, cuts, strict=True):
+            position += cut - previous
+            previous = cut
+            tokens[i, position : position + len(words[m])] = words[m]
+            position += len(words[m])
+    return tokens, counts
+
+
+def find_motif(tokens: np.ndarray, motif: Motif) -> np.ndarray:
+    """Where a motif starts in each sequence (forward strand, exact matches).
+
+    Args:
+        tokens: (N, L) integer tokens.
+        motif: The word.
+
+    Returns:
+        (N, L) bool, True at each start position of an occurrence.
+    """
+    tokens = np.asarray(tokens)
+    word = motif.tokens
+    n, length = tokens.shape
+    hits = np.zeros((n, length), dtype=bool)
+    span = length - len(word) + 1
+    if span <= 0:
+        return hits
+    match = np.ones((n, span), dtype=bool)
+    for offset, base in enumerate(word):
+        match &= tokens[:, offset : offset + span] == base
+    hits[:, :span] = match
+    return hits
+
+
+def count_motifs(tokens: np.ndarray, motifs: tuple[Motif, ...]) -> np.ndarray:
+    """Occurrences of each motif in each sequence.
+
+    Args:
+        tokens: (N, L) integer tokens.
+        motifs: The words.
+
+    Returns:
+        (N, M) int64 counts.
+    """
+    return np.stack([find_motif(tokens, m).sum(axis=1) for m in motifs], axis=1).astype(np.int64)

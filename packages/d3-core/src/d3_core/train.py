@@ -33,8 +33,8 @@ __all__ = [
 ]
 
 RUN_DIR_ENV = "D3_RUN_DIR"
-"""Set by the first process of a run, so processes that Lightning launches later share the run
-directory instead of naming their own."""
+"""Set by the rank-0 process of a run, so that the processes Lightning launches from it (which
+inherit its environment) share its run directory instead of naming their own."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def prepare_run_dir(
         D3InputError: `out` holds a run and neither `force` nor `resuming` is set, or a
             multi-process launch did not name `out`.
     """
-    if os.environ.get(RUN_DIR_ENV):
+    if _rank() > 0 and os.environ.get(RUN_DIR_ENV):
         return RunDir(Path(os.environ[RUN_DIR_ENV]))  # a process Lightning launched
     if out is None:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -257,7 +257,7 @@ def build_trainer(
         check_val_every_n_epoch=None,
         limit_val_batches=tr.val_batches if tr.val_batches is not None else 1.0,
         num_sanity_val_steps=0,
-        log_every_n_steps=tr.log_every_n_steps,
+        log_every_n_steps=min(tr.log_every_n_steps, max(1, tr.max_steps - first_step)),
         use_distributed_sampler=False,  # D3DataModule shards every step's batch itself
         callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best],
         logger=loggers,

@@ -23,7 +23,7 @@ DATASET_DISTS = ("d3-deepstarr", "d3-mpra", "d3-promoter")
 TEST_DEPS = ("pytest", "scipy")
 # One ruff for everyone: a new ruff release adds rules, which would fail lint on unchanged code.
 RUFF = "ruff==0.17.6"
-LINT_PATHS = ("packages", "benchmarks", "noxfile.py", "conftest.py")
+LINT_PATHS = ("packages", "benchmarks", "scripts", "noxfile.py", "conftest.py")
 
 
 def torch_spec() -> list[str]:

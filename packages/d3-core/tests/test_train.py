@@ -223,3 +223,16 @@ def test_two_process_ddp_on_cpu_trains_and_writes_one_checkpoint(
     assert state["global_step"] == 6
     assert state["hyper_parameters"]["cfg"]["trainer"]["devices"] == 2
     assert not list(tmp_path.glob("ddp-*")), "a second process must not make its own run directory"
+
+
+def test_the_original_train_lightning_script_wraps_d3_train(tmp_path, toy_data, toy_environment):
+    script = TESTS.parents[2] / "scripts" / "train_lightning.py"
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(script), "--dataset", "toy", "--arch", "Tran", "--data",
+         str(toy_data), "--out", str(run), "--no-progress", "--max-steps", "2"],
+        env=toy_environment, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(f"run directory: {run.resolve()}\n")
+    assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 2

@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
@@ -160,6 +160,38 @@ class LastCheckpoint(Callback):
             self._saved_at = trainer.global_step
 
 
+class StepProgressBar(TQDMProgressBar):
+    """Lightning's bar, counting optimizer steps of the whole run rather than epochs.
+
+    A d3 run is one pass of a step-indexed loader, so "Epoch 0" would say nothing; a resumed
+    run's bar starts at the step it resumes from.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_start(trainer, *args)
+        self._count_steps(trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self._count_steps(trainer)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        bar = self.train_progress_bar
+        if bar is not None and not bar.disable:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def _count_steps(self, trainer: L.Trainer) -> None:
+        bar = self.train_progress_bar
+        bar.set_description("training")
+        bar.unit = "step"
+        bar.total = trainer.max_steps
+        bar.initial = bar.n = trainer.global_step
+        bar.refresh()
+
+
 class _ContinuingWriter(ExperimentWriter):
     """A CSV writer that keeps the rows of earlier steps when a run resumes.
 
@@ -259,7 +291,7 @@ def build_trainer(
         num_sanity_val_steps=0,
         log_every_n_steps=min(tr.log_every_n_steps, max(1, tr.max_steps - first_step)),
         use_distributed_sampler=False,  # D3DataModule shards every step's batch itself
-        callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best],
+        callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best, StepProgressBar()],
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run.root),

@@ -138,13 +138,17 @@ def test_the_loaded_model_scores_a_batch(trained):
 
 def test_a_missing_checkpoint_is_named(tmp_path):
     missing = tmp_path / "nope.ckpt"
-    with pytest.raises(CheckpointError, match=exactly(f"checkpoint {str(missing)!r} does not exist")):
+    with pytest.raises(
+        CheckpointError, match=exactly(f"checkpoint {str(missing)!r} does not exist")
+    ):
         load_checkpoint(missing)
 
 
 def test_a_run_directory_without_checkpoints_names_the_file_it_looked_for(tmp_path):
     expected = tmp_path / "checkpoints" / "last.ckpt"
-    with pytest.raises(CheckpointError, match=exactly(f"checkpoint {str(expected)!r} does not exist")):
+    with pytest.raises(
+        CheckpointError, match=exactly(f"checkpoint {str(expected)!r} does not exist")
+    ):
         read_checkpoint(tmp_path)
 
 
@@ -201,16 +205,8 @@ def test_a_newer_or_unknown_format_asks_for_an_upgrade(state, tmp_path, version,
         load_checkpoint(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="load_checkpoint indexes state['state_dict'] and state['hyper_parameters']['cfg'] "
-    "without checking them: a d3 block without them raises a bare KeyError",
-)
 @pytest.mark.parametrize("key", ["state_dict", "hyper_parameters"])
-def test_a_d3_checkpoint_without_its_weights_or_config_is_a_checkpoint_error(
-    state, tmp_path, key
-):
+def test_a_d3_checkpoint_without_its_weights_or_config_is_a_checkpoint_error(state, tmp_path, key):
     del state[key]
     with pytest.raises(CheckpointError, match=key):
         load_checkpoint(_save(state, tmp_path))

@@ -201,8 +201,7 @@ def test_a_section_replaced_by_a_scalar_is_an_invalid_value(toy):
 @pytest.mark.parametrize("override", ["training.max_steps", "=3", "a b=1", " =1"])
 def test_a_malformed_override_is_refused_with_the_expected_form(toy, override):
     message = (
-        f"override {override!r} is not of the form section.key=value, "
-        "e.g. training.max_steps=1000"
+        f"override {override!r} is not of the form section.key=value, e.g. training.max_steps=1000"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):
         resolve_config("toy", "tran", overrides=[override])
@@ -213,7 +212,9 @@ def test_a_malformed_override_is_refused_with_the_expected_form(toy, override):
 
 def test_a_missing_config_file_is_named(toy, tmp_path):
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(D3ConfigError, match=exactly(f"config file {str(missing)!r} does not exist")):
+    with pytest.raises(
+        D3ConfigError, match=exactly(f"config file {str(missing)!r} does not exist")
+    ):
         resolve_config("toy", "tran", config_files=[missing])
 
 
@@ -280,18 +281,14 @@ def test_a_model_size_error_comes_from_the_model_dataclass(toy):
 
 
 def test_a_conv_size_error_comes_from_the_conv_dataclass(toy):
-    with pytest.raises(D3ConfigError, match=exactly("kernel_size must be a positive odd integer; got 4")):
+    with pytest.raises(
+        D3ConfigError, match=exactly("kernel_size must be a positive odd integer; got 4")
+    ):
         resolve_config("toy", "conv", overrides=["model.kernel_size=4"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="model_sizes passes the other architecture's keys to the model dataclass: "
-    "TypeError: ConvConfig.__init__() got an unexpected keyword argument 'hidden_size'",
-)
 def test_changing_the_architecture_in_a_config_layer_is_a_config_error(toy):
-    with pytest.raises(D3ConfigError, match="model.architecture"):
+    with pytest.raises(D3ConfigError, match=r"model\.architecture"):
         resolve_config("toy", "tran", overrides=["model.architecture=conv"])
 
 

@@ -279,7 +279,7 @@ def test_each_epoch_covers_every_sequence_once_dropping_the_last_partial_batch()
     size, batch = 22, 4  # 5 full batches per epoch; 2 sequences left out of each epoch
     batches = _batches(size, batch, stop=15)
     assert all(len(b) == batch for b in batches)
-    epochs = [sum(batches[e * 5 : (e + 1) * 5], []) for e in range(3)]
+    epochs = [[i for b in batches[e * 5 : (e + 1) * 5] for i in b] for e in range(3)]
     for epoch in epochs:
         assert len(epoch) == 20 and len(set(epoch)) == 20
         assert set(epoch) <= set(range(size))

@@ -44,9 +44,7 @@ def test_sp_mse_accepts_lists():
 
 
 def test_paired_metrics_refuse_scores_of_different_shapes():
-    message = (
-        "paired metrics need predictions of equal shape; got real (2, 2) and generated (2, 3)"
-    )
+    message = "paired metrics need predictions of equal shape; got real (2, 2) and generated (2, 3)"
     with pytest.raises(D3InputError, match=exactly(message)):
         sp_mse(np.zeros((2, 2)), np.zeros((2, 3)))
     with pytest.raises(D3InputError, match=exactly(message)):

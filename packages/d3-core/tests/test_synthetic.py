@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from d3_core.errors import D3ConfigError
-from d3_core.synthetic import ALPHABET, Motif, count_motifs, decode, encode, find_motif, plant_motifs
+from d3_core.synthetic import (
+    ALPHABET,
+    Motif,
+    count_motifs,
+    decode,
+    encode,
+    find_motif,
+    plant_motifs,
+)
 
 GATA = Motif("GATA", "GATA")
 TOY = Motif("toy", "ACGTAC")

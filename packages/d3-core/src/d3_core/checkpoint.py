@@ -94,6 +94,12 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> di
             f"{path} is not a d3 checkpoint (it has no 'd3' entry); checkpoints of the research "
             f"code and of d3-dna are read by a later d3-core release"
         )
+    missing = [k for k in ("state_dict", "hyper_parameters") if k not in state]
+    if missing or "cfg" not in state.get("hyper_parameters", {}):
+        raise CheckpointError(
+            f"{path} is an incomplete d3 checkpoint: it lacks "
+            f"{', '.join(missing) or 'hyper_parameters.cfg'}"
+        )
     version = block.get("format_version")
     if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
         raise CheckpointError(

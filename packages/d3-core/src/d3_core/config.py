@@ -290,6 +290,7 @@ def apply_layers(
     for item, layer in _parse_overrides(overrides):
         cfg = _merge(cfg, layer, f"override {item!r}")
     check_config(cfg, plugin)
+    cfg.model.architecture = canonical_arch(cfg.model.architecture)
     return cfg
 
 
@@ -344,7 +345,7 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
             list(ds.label_names),
             f"{plugin.label_width} names for {plugin.name}",
         )
-    canonical_arch(cfg.model.architecture)
+    _check_architecture(cfg, plugin)
     model_sizes(cfg, plugin)  # the model's own dataclass validates its sizes
 
     tr = cfg.training
@@ -382,6 +383,19 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
         _fail("sampling.predictor", cfg.sampling.predictor, f"one of {', '.join(PREDICTORS)}")
     if cfg.sampling.steps < 1 or cfg.sampling.batch_size < 1:
         _fail("sampling", dict(cfg.sampling), "positive steps and batch_size")
+
+
+def _check_architecture(cfg: DictConfig, plugin: DatasetPlugin) -> None:
+    """The model section must be the one built for ``model.architecture``."""
+    arch = canonical_arch(cfg.model.architecture)
+    config_class = plugin.score_model_class(arch).config_class
+    fields = {f.name for f in dataclasses.fields(config_class)} - set(_MODEL_KEYS_FROM_DATASET)
+    if set(cfg.model) - {"architecture"} != fields:
+        raise D3ConfigError(
+            f"config model.architecture = {cfg.model.architecture!r} does not match the model "
+            f"section, which was built for the other architecture; choose the architecture with "
+            f"--arch, not in a config file or override"
+        )
 
 
 def model_sizes(cfg: DictConfig, plugin: DatasetPlugin) -> Any:

@@ -76,21 +76,24 @@ def read_labels(
     if not path.is_file():
         raise D3InputError(f"labels file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".tsv", ".csv"):
+        raise D3InputError(f"labels file {str(path)!r}: use .npy, .npz, .tsv or .csv")
     try:
         if suffix == ".npy":
             labels = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                if "labels" not in data:
-                    raise D3InputError(f"{path}: no 'labels' array (found {sorted(data)})")
-                labels = data["labels"]
-        elif suffix in (".tsv", ".csv"):
-            labels = _read_table(path, names, "\t" if suffix == ".tsv" else ",")
+                found = sorted(data)
+                labels = data.get("labels")
         else:
-            raise D3InputError(f"labels file {str(path)!r}: use .npy, .npz, .tsv or .csv")
+            labels = _read_table(path, names, "\t" if suffix == ".tsv" else ",")
+        if labels is None:
+            raise D3InputError(f"{path}: no 'labels' array (found {found})")
+        labels = np.asarray(labels, dtype=np.float32)
+    except D3InputError:
+        raise
     except (OSError, ValueError) as err:
         raise D3InputError(f"cannot read labels file {str(path)!r}: {err}") from None
-    labels = np.asarray(labels, dtype=np.float32)
     if (
         labels.ndim == len(label_shape)
         and len(label_shape) == 1
@@ -103,15 +106,16 @@ def read_labels(
 
 def _read_table(path: Path, names: Sequence[str], delimiter: str) -> np.ndarray:
     with open(path, newline="") as file:
-        rows = list(csv.DictReader(file, delimiter=delimiter))
-    header = list(rows[0]) if rows else []
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise D3InputError(
-            f"{path}: the header must name the label columns {list(names)}; missing {missing} "
-            f"(found {header})"
-        )
-    return np.array([[float(row[n]) for n in names] for row in rows], dtype=np.float32)
+        reader = csv.DictReader(file, delimiter=delimiter)
+        header = list(reader.fieldnames or [])
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise D3InputError(
+                f"{path}: the header must name the label columns {list(names)}; missing "
+                f"{missing} (found {header})"
+            )
+        rows = [[float(row[n]) for n in names] for row in reader]
+    return np.array(rows, dtype=np.float32).reshape(len(rows), len(names))
 
 
 def _progress(total: int, enabled: bool):

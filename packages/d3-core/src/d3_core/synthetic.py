@@ -150,4 +150,8 @@ def count_motifs(tokens: np.ndarray, motifs: tuple[Motif, ...]) -> np.ndarray:
     Returns:
         (N, M) int64 counts.
     """
-    return np.stack([find_motif(tokens, m).sum(axis=1) for m in motifs], axis=1).astype(np.int64)
+    tokens = np.asarray(tokens)
+    counts = [find_motif(tokens, m).sum(axis=1) for m in motifs]
+    if not counts:
+        return np.zeros((len(tokens), 0), dtype=np.int64)
+    return np.stack(counts, axis=1).astype(np.int64)

@@ -291,7 +291,8 @@ def build_trainer(
         num_sanity_val_steps=0,
         log_every_n_steps=min(tr.log_every_n_steps, max(1, tr.max_steps - first_step)),
         use_distributed_sampler=False,  # D3DataModule shards every step's batch itself
-        callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best, StepProgressBar()],
+        callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best]
+        + ([StepProgressBar()] if progress else []),
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run.root),

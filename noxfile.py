@@ -128,6 +128,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Installs d3-core and d3-deepstarr and runs ``d3 demo --dataset deepstarr``."""
+    """Installs d3-core and d3-deepstarr and runs ``d3 demo --dataset deepstarr [posargs]``."""
     install_packages(session, "d3-core", "d3-deepstarr")
-    session.run("d3", "demo", "--dataset", "deepstarr")
+    session.run("d3", "demo", "--dataset", "deepstarr", *session.posargs)

@@ -1,5 +1,9 @@
-"""Tests that the installed d3-promoter registers a conforming, honestly-placeholder plugin."""
+"""Tests that the installed d3-promoter registers a conforming plugin whose components import."""
 
+import subprocess
+import sys
+
+from d3_core.registry import load_dataset_plugin
 from d3_core.testing import DatasetPluginConformance
 
 
@@ -9,3 +13,27 @@ class TestPromoterPlugin(DatasetPluginConformance):
     sequence_length = 1024
     label_names = ("CAGE",)
     label_mode = "per_position"
+
+
+def test_listing_the_plugin_imports_neither_torch_nor_its_components():
+    code = (
+        "import sys, d3_promoter.plugin; "
+        "loaded = [m for m in ('torch', 'd3_promoter.models', 'd3_promoter.data') "
+        "if m in sys.modules]; print(loaded)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_component_imports_to_the_promised_object():
+    from d3_promoter import data, lightning, models, synthetic
+
+    plugin = load_dataset_plugin("promoter")
+    assert plugin.load("lightning_module") is lightning.PromoterD3LightningModule
+    assert plugin.load("data_loader") is data.load_data
+    assert plugin.load("synthetic_data") is synthetic.write_synthetic
+    assert plugin.load("ground_truth") is synthetic.ground_truth
+    assert plugin.score_model_class("Tran") is models.PromoterTransformerScoreModel
+    assert plugin.score_model_class("Conv") is models.PromoterConvScoreModel

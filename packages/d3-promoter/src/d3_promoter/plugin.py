@@ -3,6 +3,8 @@
 from d3_core.registry import DatasetPlugin
 from d3_promoter import __version__
 
+# Components are "module:attribute" paths that d3-core imports only when it needs them, so that
+# listing the installed datasets imports neither torch nor this package's other modules.
 PLUGIN = DatasetPlugin(
     name="promoter",
     distribution="d3-promoter",
@@ -10,10 +12,18 @@ PLUGIN = DatasetPlugin(
     label_names=("CAGE",),
     label_mode="per_position",
     version=__version__,
-    # A placeholder until the data loader, models and oracle land.
-    ready=False,
     description=(
         "Human promoters, 1,024 bp around a transcription start site, each position labelled with "
         "the CAGE signal on the start site's strand."
     ),
+    lightning_module="d3_promoter.lightning:PromoterD3LightningModule",
+    score_models={
+        "transformer": "d3_promoter.models:PromoterTransformerScoreModel",
+        "conv": "d3_promoter.models:PromoterConvScoreModel",
+    },
+    configs="d3_promoter.configs",
+    data_loader="d3_promoter.data:load_data",
+    synthetic_data="d3_promoter.synthetic:write_synthetic",
+    ground_truth="d3_promoter.synthetic:ground_truth",
+    data_suffix=".npz",
 )

@@ -1,0 +1,1 @@
+"""Packaged Promoter configs: ``<arch>/<preset>.yaml``, arch transformer|conv, preset paper|cpu."""

@@ -179,6 +179,6 @@ def test_demo_makes_data_trains_samples_and_scores_printing_where_everything_wen
         "samples", "baseline_shuffled_labels", "baseline_random_sequences",
     }  # fmt: skip
     assert report["train_steps"] == 60
-    assert (out / "eval" / "report.md").read_text().startswith("# d3 demo: toy (transformer)")
+    assert (out / "eval" / "report.md").read_text().startswith("# d3 demo: toy (conv)")
     for path in ("checkpoints/last.ckpt", "samples/samples.fasta", "data/synthetic-toy.npz"):
         assert (out / path).is_file(), path

@@ -3,6 +3,8 @@
 from d3_core.registry import DatasetPlugin
 from d3_deepstarr import __version__
 
+# Components are "module:attribute" paths, imported only when used: listing datasets imports
+# neither torch nor h5py.
 PLUGIN = DatasetPlugin(
     name="deepstarr",
     distribution="d3-deepstarr",
@@ -10,10 +12,18 @@ PLUGIN = DatasetPlugin(
     label_names=("Dev", "Hk"),
     label_mode="global",
     version=__version__,
-    # A placeholder until the data loader, models and oracle land.
-    ready=False,
     description=(
         "DeepSTARR enhancers of Drosophila S2 cells, each with its developmental (Dev) and "
         "housekeeping (Hk) STARR-seq activity as log2 enrichment."
     ),
+    lightning_module="d3_deepstarr.lightning:DeepSTARRD3LightningModule",
+    score_models={
+        "transformer": "d3_deepstarr.models:DeepSTARRTransformerScoreModel",
+        "conv": "d3_deepstarr.models:DeepSTARRConvScoreModel",
+    },
+    configs="d3_deepstarr.configs",
+    data_loader="d3_deepstarr.data:load_data",
+    synthetic_data="d3_deepstarr.synthetic:write_synthetic",
+    ground_truth="d3_deepstarr.synthetic:ground_truth",
+    data_suffix=".h5",
 )

@@ -3,18 +3,29 @@
 from d3_core.registry import DatasetPlugin
 from d3_mpra import __version__
 
+# Components are "module:attribute" paths, imported only when used: listing datasets imports
+# neither torch nor h5py.
 PLUGIN = DatasetPlugin(
     name="mpra",
     distribution="d3-mpra",
     sequence_length=200,
-    # Positional names: the cell lines are named by the data file or config, not hard-coded here.
+    # The cell lines of the paper's benchmark file, in its column order; a config may rename them
+    # (dataset.label_names), their number is fixed.
     label_names=("K562", "HepG2", "SK-N-SH"),
     label_mode="global",
     version=__version__,
-    # A placeholder until the data loader, models and oracle land.
-    ready=False,
     description=(
         "lentiMPRA measurements of human regulatory sequences, each with its activity in three "
         "cell lines."
     ),
+    lightning_module="d3_mpra.lightning:MPRAD3LightningModule",
+    score_models={
+        "transformer": "d3_mpra.models:MPRATransformerScoreModel",
+        "conv": "d3_mpra.models:MPRAConvScoreModel",
+    },
+    configs="d3_mpra.configs",
+    data_loader="d3_mpra.data:load_data",
+    synthetic_data="d3_mpra.synthetic:write_synthetic",
+    ground_truth="d3_mpra.synthetic:ground_truth",
+    data_suffix=".h5",
 )

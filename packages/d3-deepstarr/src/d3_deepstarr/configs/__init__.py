@@ -1,0 +1,1 @@
+"""Packaged DeepSTARR run configs: ``<arch>/<preset>.yaml`` (transformer|conv × paper|cpu)."""

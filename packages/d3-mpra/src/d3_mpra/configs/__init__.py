@@ -1,0 +1,1 @@
+"""Packaged MPRA run configs: ``<arch>/<preset>.yaml`` (transformer|conv × paper|cpu)."""

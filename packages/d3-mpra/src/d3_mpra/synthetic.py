@@ -1,0 +1,212 @@
+"""Synthetic MPRA data: cell-type motifs planted in random DNA, labels from a known rule.
+
+The file has the paper benchmark's layout (SPEC §11): HDF5 with ``x_train|x_valid|x_test``
+(N, 200, 4) float32 one-hot and ``y_train|y_valid|y_test`` (N, 3) float32 labels (K562, HepG2,
+SK-N-SH), so the data loader, training and sampling run on it unchanged.
+
+The rule. Background DNA is i.i.d. at 42 % GC. Each sequence receives, for each of six
+motifs, 0, 1 or 2 copies (uniformly) at random non-overlapping places:
+
+- GATA1 ``AGATAAG`` (erythroid: K562);
+- HNF4A ``CAAAGTCCA`` and C/EBP ``TTGCGCAA`` (hepatocyte: HepG2; C/EBP also weakly in K562);
+- SOX ``AACAATG`` (neural: SK-N-SH);
+- AP-1 ``TGACTCA``, active in all three lines;
+- REST/NRSF ``GGACAGCGC`` (an RE1 core), a repressor in the non-neural lines.
+
+With n_m the number of (forward-strand, exact) occurrences of motif m in the sequence:
+
+    K562    = -0.5 + 1.0 n_GATA1 + 0.3 n_CEBP + 0.7 n_AP1 - 0.4 n_REST
+              + 0.3 n_GATA1 n_AP1 + ε
+    HepG2   = -0.5 + 1.0 n_HNF4A + 0.6 n_CEBP + 0.7 n_AP1 - 0.4 n_REST
+              + 0.3 n_HNF4A n_CEBP + ε
+    SK-N-SH = -0.5 + 1.0 n_SOX + 0.7 n_AP1 + ε
+
+with ε ~ N(0, 0.3²) independent per label: a log2(RNA/DNA)-like scale, mostly between -2
+and 6. The shared AP-1 (and REST) terms make the three labels correlate (Pearson r 0.2-0.4),
+as the real cell lines do. `ground_truth` is the rule without ε, computed by counting the
+motifs in any tokens, so it also scores generated sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from d3_core.data import tokens_to_onehot
+from d3_core.errors import D3ConfigError, D3InputError
+from d3_core.io import atomic_path
+from d3_core.synthetic import Motif, count_motifs, plant_motifs
+from d3_mpra.plugin import PLUGIN
+
+__all__ = [
+    "INTERACTIONS",
+    "MOTIFS",
+    "NOISE_SD",
+    "SIZES",
+    "WEIGHTS",
+    "ground_truth",
+    "synthetic_split",
+    "write_synthetic",
+]
+
+MOTIFS = (
+    Motif("GATA1", "AGATAAG"),
+    Motif("HNF4A", "CAAAGTCCA"),
+    Motif("CEBP", "TTGCGCAA"),
+    Motif("SOX", "AACAATG"),
+    Motif("AP-1", "TGACTCA"),
+    Motif("REST", "GGACAGCGC"),
+)
+"""The planted words, in the row order of `WEIGHTS`."""
+
+BASELINE = np.array([-0.5, -0.5, -0.5])
+"""(S,) label of a sequence without motifs: (K562, HepG2, SK-N-SH)."""
+
+WEIGHTS = np.array(
+    [
+        [1.0, 0.0, 0.0],  # GATA1
+        [0.0, 1.0, 0.0],  # HNF4A
+        [0.3, 0.6, 0.0],  # C/EBP
+        [0.0, 0.0, 1.0],  # SOX
+        [0.7, 0.7, 0.7],  # AP-1: every line
+        [-0.4, -0.4, 0.0],  # REST: represses outside neurons
+    ]
+)
+"""(M, S) label gained per occurrence of each motif."""
+
+INTERACTIONS = ((0, 4, 0, 0.3), (1, 2, 1, 0.3))
+"""(motif a, motif b, label, weight): label += weight · n_a · n_b (GATA1×AP-1, HNF4A×C/EBP)."""
+
+NOISE_SD = 0.3
+"""Standard deviation of the Gaussian noise added to each stored label."""
+
+MAX_COPIES = 2  # copies of each motif per sequence: 0..2; 2 × 47 bp of motifs fit in 200 bp
+GC = 0.42  # background GC content, about the human genome's
+
+SIZES = {
+    "tiny": (256, 64, 64),  # unit tests
+    "small": (8000, 1000, 1000),  # the demo: written in a few seconds
+    "full": (224_000, 32_000, 64_000),  # the benchmark's size: 7:1:2 with a 64k test set
+}
+"""Sequences in (train, valid, test) for each ``size`` of `write_synthetic`."""
+
+SPLITS = ("train", "valid", "test")
+_CHUNK = 16_384  # sequences generated and written at a time: bounds memory for "full"
+
+
+def _onehot_storage(n: int) -> dict:
+    """HDF5 storage of an (n, L, 4) one-hot array: float32 as published, gzip-compressed.
+
+    Byte-shuffled gzip level 1 stores one-hot ten times smaller than raw float32 and reads
+    back faster than it.
+    """
+    return {
+        "dtype": "float32",
+        "chunks": (min(n, 256), PLUGIN.sequence_length, 4),
+        "compression": "gzip",
+        "compression_opts": 1,
+        "shuffle": True,
+    }
+
+
+def _as_tokens(tokens: object) -> np.ndarray:
+    """Tokens from a torch tensor or array-like, checked to be (N, 200) in [0, 4)."""
+    if hasattr(tokens, "detach"):  # a torch tensor, without importing torch here
+        tokens = tokens.detach().cpu().numpy()
+    tokens = np.asarray(tokens)
+    length = PLUGIN.sequence_length
+    if tokens.ndim != 2 or tokens.shape[1] != length:
+        raise D3InputError(
+            f"ground_truth takes MPRA tokens of shape (N, {length}), got {tokens.shape}"
+        )
+    if not np.issubdtype(tokens.dtype, np.integer):
+        raise D3InputError(f"ground_truth takes integer tokens, got dtype {tokens.dtype}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() > 3):
+        raise D3InputError(
+            f"ground_truth takes tokens in [0, 4) (A, C, G, T), got values from "
+            f"{tokens.min()} to {tokens.max()}"
+        )
+    return tokens
+
+
+def ground_truth(tokens: object) -> np.ndarray:
+    """The rule's noise-free labels (K562, HepG2, SK-N-SH) of any sequences, from motif counts.
+
+    Args:
+        tokens: (N, 200) integer tokens in [0, 4), a numpy array or torch tensor.
+
+    Returns:
+        (N, 3) float32 labels.
+
+    Raises:
+        D3InputError: The tokens have the wrong shape, dtype or range.
+    """
+    counts = count_motifs(_as_tokens(tokens), MOTIFS).astype(np.float64)  # (N, M)
+    labels = BASELINE + counts @ WEIGHTS  # (N, S)
+    for a, b, label, weight in INTERACTIONS:
+        labels[:, label] += weight * counts[:, a] * counts[:, b]
+    return labels.astype(np.float32)
+
+
+def synthetic_split(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draws sequences with planted motifs and their noisy labels.
+
+    Args:
+        rng: Source of randomness.
+        n: Number of sequences N.
+
+    Returns:
+        tokens (N, 200) uint8 and labels (N, 3) float32.
+    """
+    tokens, _ = plant_motifs(rng, n, PLUGIN.sequence_length, MOTIFS, max_copies=MAX_COPIES, gc=GC)
+    noise = rng.normal(0.0, NOISE_SD, size=(n, PLUGIN.label_width))
+    return tokens, (ground_truth(tokens) + noise).astype(np.float32)
+
+
+def _split_sizes(size: str, seed: int) -> tuple[int, int, int]:
+    """The (train, valid, test) sizes of a ``size``, after checking it and the seed."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise D3ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if size not in SIZES:
+        raise D3ConfigError(
+            f"unknown synthetic data size {size!r}; use one of {', '.join(SIZES)} "
+            f"({', '.join(f'{k}: {sum(v):,} sequences' for k, v in SIZES.items())})"
+        )
+    return SIZES[size]
+
+
+def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "small") -> Path:
+    """Writes a synthetic MPRA file in the paper benchmark's HDF5 layout.
+
+    Each split draws from its own stream of ``numpy.random.default_rng([seed, split])``, so a
+    seed fixes the file. The file appears only when complete (written beside it, then renamed).
+
+    Args:
+        path: The HDF5 file to write; an existing file is replaced.
+        seed: Seed of the sequences and the label noise.
+        size: ``"tiny"`` (256/64/64), ``"small"`` (8,000/1,000/1,000) or ``"full"``
+            (224,000/32,000/64,000).
+
+    Returns:
+        The path written.
+
+    Raises:
+        D3ConfigError: Unknown ``size``, or a seed that is not a non-negative integer.
+    """
+    sizes = _split_sizes(size, seed)
+    length, width = PLUGIN.sequence_length, PLUGIN.label_width
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
+        out.attrs["synthetic"] = f"d3-mpra {PLUGIN.version} synthetic rule, seed {seed}"
+        for index, (split, n) in enumerate(zip(SPLITS, sizes, strict=True)):
+            x = out.create_dataset(f"x_{split}", shape=(n, length, 4), **_onehot_storage(n))
+            y = out.create_dataset(f"y_{split}", shape=(n, width), dtype="float32")
+            rng = np.random.default_rng([seed, index])
+            for start in range(0, n, _CHUNK):
+                tokens, labels = synthetic_split(rng, min(_CHUNK, n - start))
+                stop = start + len(tokens)
+                x[start:stop] = tokens_to_onehot(tokens, layout="NLC")  # (n, L, 4)
+                y[start:stop] = labels
+    return Path(path)

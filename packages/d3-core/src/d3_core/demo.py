@@ -80,6 +80,12 @@ def _report_markdown(report: dict) -> str:
         f"| real test sequences, shuffled labels | {mse['baseline_shuffled_labels']:.4f} |",
         f"| uniform random sequences | {mse['baseline_random_sequences']:.4f} |",
     ]
+    r = report["scoring"]["pearson_requested_vs_scored"]
+    if isinstance(r, dict):
+        pairs = ", ".join(f"{name} {value:.2f}" for name, value in r.items())
+        lines += ["", f"Pearson r between requested and scored labels: {pairs}."]
+    else:
+        lines += ["", f"Mean per-position Pearson r between requested and scored tracks: {r:.2f}."]
     return "\n".join(lines) + "\n"
 
 

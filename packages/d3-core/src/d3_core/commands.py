@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from d3_core.errors import D3ConfigError, D3InputError
+from d3_core.io import atomic_write
 
 __all__ = ["run_make_data", "run_sample", "run_train"]
 
@@ -115,8 +116,6 @@ def run_train(args: argparse.Namespace) -> int:
         "val_loss": result.val_loss,
         "seconds": round(result.seconds, 2),
     }
-    from d3_core.io import atomic_write
-
     with atomic_write(run.root / "train.json") as file:
         json.dump(summary, file, indent=2)
         file.write("\n")
@@ -224,7 +223,7 @@ def run_sample(args: argparse.Namespace) -> int:
         "labels_from": source,
         "label_names": list(loaded.cfg.dataset.label_names),
         "seed": args.seed,
-        "per_sequence_seeds": "sequence i uses d3_core.lightning.step_seed(seed, i)",
+        "per_sequence_seeds": "sequence i uses d3_core.seeds.step_seed(seed, i)",
         "steps": steps,
         "predictor": predictor,
         "batch_size": batch_size,

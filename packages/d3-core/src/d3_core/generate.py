@@ -22,8 +22,8 @@ from d3_core.checkpoint import LoadedModel
 from d3_core.data import tokens_to_onehot
 from d3_core.errors import D3InputError
 from d3_core.io import atomic_path, atomic_write
-from d3_core.lightning import step_seed
 from d3_core.sampling import sample
+from d3_core.seeds import step_seed
 from d3_core.synthetic import ALPHABET
 
 __all__ = ["SampleRun", "read_labels", "sample_sequences", "write_samples"]

@@ -11,7 +11,6 @@ from contextlib import ExitStack
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -23,14 +22,10 @@ from d3_core.graph import UniformGraph
 from d3_core.loss import score_entropy_loss
 from d3_core.noise import build_noise
 from d3_core.registry import canonical_arch, load_dataset_plugin
+from d3_core.seeds import step_seed
 from d3_core.training import train_step
 
-__all__ = ["D3LightningModule", "LinearWarmup", "step_seed"]
-
-
-def step_seed(*parts: int) -> int:
-    """A 63-bit seed derived from integers (run seed, step, rank...), well mixed."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+__all__ = ["D3LightningModule", "LinearWarmup"]
 
 
 class LinearWarmup:
@@ -164,7 +159,7 @@ class D3LightningModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adds the EMA (by parameter name), the config and what the run was, as plain data."""
-        plugin_cfg = self.cfg.dataset
+        dataset = self.cfg.dataset
         checkpoint["ema"] = self.ema.state_dict()
         checkpoint["hyper_parameters"] = {
             "cfg": to_plain(self.cfg),
@@ -174,9 +169,9 @@ class D3LightningModule(L.LightningModule):
             "format_version": CHECKPOINT_FORMAT,
             "dataset": self.dataset_name,
             "architecture": self.architecture,
-            "sequence_length": int(plugin_cfg.sequence_length),
-            "label_names": list(plugin_cfg.label_names),
-            "label_mode": str(plugin_cfg.label_mode),
+            "sequence_length": int(dataset.sequence_length),
+            "label_names": list(dataset.label_names),
+            "label_mode": str(dataset.label_mode),
             "precision": str(self.trainer.precision) if self._trainer else "32-true",
             "versions": {
                 **self.versions,

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from d3_core.errors import D3ConfigError
+from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.synthetic import (
     ALPHABET,
     Motif,
@@ -162,3 +162,83 @@ def test_motifs_that_cannot_fit_into_half_the_sequence_are_refused():
 def test_motifs_filling_exactly_half_the_sequence_are_accepted():
     tokens, counts = _plant(0, n=50, length=40, max_copies=2)  # 2 * 10 = 40 // 2
     assert (count_motifs(tokens, (GATA, TOY)) >= counts).all()
+
+
+# --- MotifRule, check_tokens, check_size --------------------------------------------------------
+
+
+def _rule(**changes):
+    from d3_core.synthetic import MotifRule
+
+    fields = {
+        "motifs": (Motif("a", "ACGTAC"), Motif("b", "TTTGGG")),
+        "baseline": (-1.0, 0.5),
+        "weights": ((1.0, 0.0), (0.0, 2.0)),
+        "interactions": ((0, 1, 0, 0.5),),
+        "noise_sd": 0.1,
+    }
+    return MotifRule(**{**fields, **changes})
+
+
+def test_a_motif_rule_scores_counts_weights_and_interactions():
+    tokens = np.stack([encode("ACGTAC" + "A" * 4 + "TTTGGG" + "TTTGGG"), encode("C" * 22)])
+    # first: n_a = 1, n_b = 2 -> (-1 + 1 + 0.5 * 1 * 2, 0.5 + 2 * 2); second: no motifs
+    np.testing.assert_allclose(_rule().score(tokens), [[1.0, 4.5], [-1.0, 0.5]])
+
+
+def test_a_motif_rule_draws_labels_that_follow_its_rule_up_to_the_noise():
+    tokens, labels = _rule().draw(np.random.default_rng(0), 2000, 64)
+    assert tokens.shape == (2000, 64) and labels.shape == (2000, 2)
+    residual = labels - _rule().score(tokens)
+    assert abs(residual.std() - 0.1) < 0.01
+
+
+def test_a_motif_rule_refuses_weights_of_the_wrong_shape():
+    with pytest.raises(
+        D3ConfigError,
+        match=r"^MotifRule weights must be \(motifs, labels\) = \(2, 2\), got \(2, 1\)$",
+    ):
+        _rule(weights=((1.0,), (2.0,)))
+
+
+def test_a_motif_rule_refuses_interactions_out_of_range():
+    with pytest.raises(D3ConfigError, match=r"interaction motifs \(0, 5\) out of range"):
+        _rule(interactions=((0, 5, 0, 1.0),))
+    with pytest.raises(D3ConfigError, match=r"interaction label 2 out of range"):
+        _rule(interactions=((0, 1, 2, 1.0),))
+
+
+def test_check_tokens_accepts_tensors_and_names_the_dataset_in_errors():
+    import torch
+
+    from d3_core.synthetic import check_tokens
+
+    assert check_tokens(torch.zeros(2, 5, dtype=torch.long), length=5, dataset="Toy").shape == (
+        2,
+        5,
+    )
+    with pytest.raises(
+        D3InputError, match=r"^ground_truth takes Toy tokens of shape \(N, 5\), got \(2, 4\)$"
+    ):
+        check_tokens(np.zeros((2, 4), dtype=int), length=5, dataset="Toy")
+    with pytest.raises(D3InputError, match="integer tokens, got dtype float64"):
+        check_tokens(np.zeros((2, 5)), length=5, dataset="Toy")
+    with pytest.raises(
+        D3InputError, match=r"tokens in \[0, 4\) \(A, C, G, T\), got values from 0 to 4"
+    ):
+        check_tokens(np.array([[0, 4, 1, 1, 1]]), length=5, dataset="Toy")
+
+
+def test_check_size_lists_the_sizes_and_refuses_bad_seeds():
+    from d3_core.synthetic import check_size
+
+    sizes = {"tiny": (2, 1, 1), "small": (20, 5, 5)}
+    assert check_size("small", 3, sizes) == (20, 5, 5)
+    with pytest.raises(
+        D3ConfigError,
+        match=r"^unknown synthetic data size 'big'; use one of tiny, small \(tiny: 4 sequences, small: 30 sequences\)$",
+    ):
+        check_size("big", 0, sizes)
+    for seed in (-1, 1.5, True):
+        with pytest.raises(D3ConfigError, match="seed must be a non-negative integer"):
+            check_size("tiny", seed, sizes)

@@ -11,9 +11,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from d3_core.errors import D3ConfigError
+from d3_core.errors import D3ConfigError, D3InputError
 
-__all__ = ["ALPHABET", "Motif", "count_motifs", "decode", "encode", "find_motif", "plant_motifs"]
+__all__ = [
+    "ALPHABET",
+    "Motif",
+    "MotifRule",
+    "check_size",
+    "check_tokens",
+    "count_motifs",
+    "decode",
+    "encode",
+    "find_motif",
+    "plant_motifs",
+]
 
 ALPHABET = "ACGT"
 """Token order: A, C, G, T = 0, 1, 2, 3."""
@@ -155,3 +166,106 @@ def count_motifs(tokens: np.ndarray, motifs: tuple[Motif, ...]) -> np.ndarray:
     if not counts:
         return np.zeros((len(tokens), 0), dtype=np.int64)
     return np.stack(counts, axis=1).astype(np.int64)
+
+
+def check_tokens(tokens: object, *, length: int, dataset: str) -> np.ndarray:
+    """Tokens from a torch tensor or array-like, checked to be (N, `length`) in [0, 4).
+
+    Args:
+        tokens: The sequences to score.
+        length: The dataset's sequence length L.
+        dataset: The dataset's display name, for messages (e.g. ``"DeepSTARR"``).
+
+    Raises:
+        D3InputError: Wrong shape, a non-integer dtype or values outside [0, 4).
+    """
+    if hasattr(tokens, "detach"):  # a torch tensor, without importing torch here
+        tokens = tokens.detach().cpu().numpy()
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2 or tokens.shape[1] != length:
+        raise D3InputError(
+            f"ground_truth takes {dataset} tokens of shape (N, {length}), got {tokens.shape}"
+        )
+    if not np.issubdtype(tokens.dtype, np.integer):
+        raise D3InputError(f"ground_truth takes integer tokens, got dtype {tokens.dtype}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() > 3):
+        raise D3InputError(
+            f"ground_truth takes tokens in [0, 4) (A, C, G, T), got values from "
+            f"{tokens.min()} to {tokens.max()}"
+        )
+    return tokens
+
+
+def check_size(
+    size: str, seed: object, sizes: dict[str, tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """The (train, valid, test) sizes of a synthetic-data ``size``, after checking it and the seed.
+
+    Raises:
+        D3ConfigError: An unknown size (the message lists them with their totals) or a seed
+            that is not a non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise D3ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if size not in sizes:
+        raise D3ConfigError(
+            f"unknown synthetic data size {size!r}; use one of {', '.join(sizes)} "
+            f"({', '.join(f'{k}: {sum(v):,} sequences' for k, v in sizes.items())})"
+        )
+    return sizes[size]
+
+
+@dataclass(frozen=True)
+class MotifRule:
+    """Global labels as a linear function of motif counts, with pairwise interactions.
+
+    label_s = baseline_s + sum_m weights[m][s] n_m + sum over interactions (a, b, s, w) of
+    w n_a n_b, plus Gaussian noise of s.d. `noise_sd` in stored data; n_m counts the
+    (forward-strand, exact) occurrences of motif m, so the rule scores any sequence.
+
+    Attributes:
+        motifs: The M planted words.
+        baseline: (S,) label of a sequence without motifs.
+        weights: (M, S) label gained per occurrence of each motif.
+        interactions: (motif a, motif b, label, weight) terms.
+        noise_sd: Standard deviation of the noise on stored labels.
+        max_copies: Copies of each motif per sequence are drawn from 0..max_copies.
+        gc: GC content of the background.
+    """
+
+    motifs: tuple[Motif, ...]
+    baseline: tuple[float, ...]
+    weights: tuple[tuple[float, ...], ...]
+    interactions: tuple[tuple[int, int, int, float], ...] = ()
+    noise_sd: float = 0.3
+    max_copies: int = 2
+    gc: float = 0.42
+
+    def __post_init__(self) -> None:
+        shape = np.shape(self.weights)
+        if shape != (len(self.motifs), len(self.baseline)):
+            raise D3ConfigError(
+                f"MotifRule weights must be (motifs, labels) = ({len(self.motifs)}, "
+                f"{len(self.baseline)}), got {shape}"
+            )
+        for a, b, label, _ in self.interactions:
+            if not (0 <= a < len(self.motifs) and 0 <= b < len(self.motifs)):
+                raise D3ConfigError(f"MotifRule interaction motifs ({a}, {b}) out of range")
+            if not 0 <= label < len(self.baseline):
+                raise D3ConfigError(f"MotifRule interaction label {label} out of range")
+
+    def score(self, tokens: np.ndarray) -> np.ndarray:
+        """Noise-free labels (N, S) float32 of (N, L) integer tokens."""
+        counts = count_motifs(tokens, self.motifs).astype(np.float64)  # (N, M)
+        labels = np.asarray(self.baseline) + counts @ np.asarray(self.weights)  # (N, S)
+        for a, b, label, weight in self.interactions:
+            labels[:, label] += weight * counts[:, a] * counts[:, b]
+        return labels.astype(np.float32)
+
+    def draw(self, rng: np.random.Generator, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sequences with planted motifs and their noisy labels: (N, L) uint8, (N, S) float32."""
+        tokens, _ = plant_motifs(
+            rng, n, length, self.motifs, max_copies=self.max_copies, gc=self.gc
+        )
+        noise = rng.normal(0.0, self.noise_sd, size=(n, len(self.baseline)))
+        return tokens, (self.score(tokens) + noise).astype(np.float32)

@@ -32,15 +32,15 @@ import h5py
 import numpy as np
 
 from d3_core.data import tokens_to_onehot
-from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.io import atomic_path
-from d3_core.synthetic import Motif, count_motifs, plant_motifs
+from d3_core.synthetic import Motif, MotifRule, check_size, check_tokens
 from d3_deepstarr.plugin import PLUGIN
 
 __all__ = [
     "INTERACTIONS",
     "MOTIFS",
     "NOISE_SD",
+    "RULE",
     "SIZES",
     "WEIGHTS",
     "ground_truth",
@@ -86,6 +86,17 @@ NOISE_SD = 0.3
 MAX_COPIES = 2  # copies of each motif per sequence: 0..2; 2 × 60 bp of motifs fit in 249 bp
 GC = 0.42  # background GC content, about the Drosophila genome's
 
+RULE = MotifRule(
+    motifs=MOTIFS,
+    baseline=tuple(BASELINE),
+    weights=tuple(map(tuple, WEIGHTS)),
+    interactions=INTERACTIONS,
+    noise_sd=NOISE_SD,
+    max_copies=MAX_COPIES,
+    gc=GC,
+)
+"""The planted rule, scored and drawn by d3-core."""
+
 SIZES = {
     "tiny": (256, 64, 64),  # unit tests
     "small": (8000, 1000, 1000),  # the demo: written in a few seconds
@@ -112,26 +123,6 @@ def _onehot_storage(n: int) -> dict:
     }
 
 
-def _as_tokens(tokens: object) -> np.ndarray:
-    """Tokens from a torch tensor or array-like, checked to be (N, 249) in [0, 4)."""
-    if hasattr(tokens, "detach"):  # a torch tensor, without importing torch here
-        tokens = tokens.detach().cpu().numpy()
-    tokens = np.asarray(tokens)
-    length = PLUGIN.sequence_length
-    if tokens.ndim != 2 or tokens.shape[1] != length:
-        raise D3InputError(
-            f"ground_truth takes DeepSTARR tokens of shape (N, {length}), got {tokens.shape}"
-        )
-    if not np.issubdtype(tokens.dtype, np.integer):
-        raise D3InputError(f"ground_truth takes integer tokens, got dtype {tokens.dtype}")
-    if tokens.size and (tokens.min() < 0 or tokens.max() > 3):
-        raise D3InputError(
-            f"ground_truth takes tokens in [0, 4) (A, C, G, T), got values from "
-            f"{tokens.min()} to {tokens.max()}"
-        )
-    return tokens
-
-
 def ground_truth(tokens: object) -> np.ndarray:
     """The rule's noise-free labels (Dev, Hk) of any sequences, from their motif counts.
 
@@ -144,11 +135,8 @@ def ground_truth(tokens: object) -> np.ndarray:
     Raises:
         D3InputError: The tokens have the wrong shape, dtype or range.
     """
-    counts = count_motifs(_as_tokens(tokens), MOTIFS).astype(np.float64)  # (N, M)
-    labels = BASELINE + counts @ WEIGHTS  # (N, S)
-    for a, b, label, weight in INTERACTIONS:
-        labels[:, label] += weight * counts[:, a] * counts[:, b]
-    return labels.astype(np.float32)
+    tokens = check_tokens(tokens, length=PLUGIN.sequence_length, dataset="DeepSTARR")
+    return RULE.score(tokens)
 
 
 def synthetic_split(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,21 +149,7 @@ def synthetic_split(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
     Returns:
         tokens (N, 249) uint8 and labels (N, 2) float32.
     """
-    tokens, _ = plant_motifs(rng, n, PLUGIN.sequence_length, MOTIFS, max_copies=MAX_COPIES, gc=GC)
-    noise = rng.normal(0.0, NOISE_SD, size=(n, PLUGIN.label_width))
-    return tokens, (ground_truth(tokens) + noise).astype(np.float32)
-
-
-def _split_sizes(size: str, seed: int) -> tuple[int, int, int]:
-    """The (train, valid, test) sizes of a ``size``, after checking it and the seed."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise D3ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    if size not in SIZES:
-        raise D3ConfigError(
-            f"unknown synthetic data size {size!r}; use one of {', '.join(SIZES)} "
-            f"({', '.join(f'{k}: {sum(v):,} sequences' for k, v in SIZES.items())})"
-        )
-    return SIZES[size]
+    return RULE.draw(rng, n, PLUGIN.sequence_length)
 
 
 def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "small") -> Path:
@@ -196,7 +170,7 @@ def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "smal
     Raises:
         D3ConfigError: Unknown ``size``, or a seed that is not a non-negative integer.
     """
-    sizes = _split_sizes(size, seed)
+    sizes = check_size(size, seed, SIZES)
     length, width = PLUGIN.sequence_length, PLUGIN.label_width
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         out.attrs["synthetic"] = f"d3-deepstarr {PLUGIN.version} synthetic rule, seed {seed}"

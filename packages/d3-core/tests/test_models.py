@@ -613,3 +613,46 @@ def test_extra_arguments_match_neither_call_convention(build):
         model(tokens, labels, sigma, sigma)
     with pytest.raises(D3InputError, match=r"model\(tokens, labels, train, sigma\); got 3"):
         model(tokens, labels, True)
+
+
+# --- check_dataset_config (dataset variants) ----------------------------------------------------
+
+
+def test_a_dataset_variant_check_names_the_dataset_the_value_and_the_expected_one(make_plugin):
+    from d3_core.errors import D3ConfigError
+    from d3_core.models.layers import check_dataset_config
+
+    plugin = make_plugin(
+        "promoter", sequence_length=64, label_names=("CAGE",), label_mode="per_position"
+    )
+    good = TransformerConfig(
+        length=64,
+        signal_dim=1,
+        label_mode="per_position",
+        hidden_size=32,
+        n_blocks=1,
+        n_heads=2,
+        cond_dim=8,
+    )
+    check_dataset_config(good, TransformerScoreModel, dataset="Promoter", plugin=plugin)
+    short = TransformerConfig(
+        length=32,
+        signal_dim=1,
+        label_mode="per_position",
+        hidden_size=32,
+        n_blocks=1,
+        n_heads=2,
+        cond_dim=8,
+    )
+    with pytest.raises(
+        D3ConfigError,
+        match=r"^TransformerScoreModel models Promoter data \(64-bp sequences, 1 per-position labels CAGE\): config length=32, expected 64$",
+    ):
+        check_dataset_config(short, TransformerScoreModel, dataset="Promoter", plugin=plugin)
+    conv = ConvConfig(
+        length=64, signal_dim=1, label_mode="per_position", channels=8, n_blocks=1, cond_dim=8
+    )
+    with pytest.raises(
+        D3ConfigError, match=r"^TransformerScoreModel takes a TransformerConfig, got ConvConfig$"
+    ):
+        check_dataset_config(conv, TransformerScoreModel, dataset="Promoter", plugin=plugin)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from d3_core.errors import D3ConfigError
 from d3_core.models import ConvScoreModel, TransformerScoreModel
+from d3_core.models.layers import check_dataset_config
 from d3_deepstarr.plugin import PLUGIN
 
 __all__ = ["DeepSTARRConvScoreModel", "DeepSTARRTransformerScoreModel", "check_config_fits"]
@@ -23,23 +23,7 @@ def check_config_fits(config: Any, model: type) -> None:
             is not DeepSTARR's (249, 2, "global"); the message names the value and the
             expected one.
     """
-    if not isinstance(config, model.config_class):
-        raise D3ConfigError(
-            f"{model.__name__} takes a {model.config_class.__name__}, got {type(config).__name__}"
-        )
-    expected = {
-        "length": PLUGIN.sequence_length,
-        "signal_dim": PLUGIN.label_width,
-        "label_mode": PLUGIN.label_mode,
-    }
-    for key, want in expected.items():
-        got = getattr(config, key)
-        if got != want:
-            raise D3ConfigError(
-                f"{model.__name__} models DeepSTARR data ({PLUGIN.sequence_length}-bp sequences, "
-                f"{PLUGIN.label_width} global labels {', '.join(PLUGIN.label_names)}): config "
-                f"{key}={got!r}, expected {want!r}"
-            )
+    check_dataset_config(config, model, dataset="DeepSTARR", plugin=PLUGIN)
 
 
 class DeepSTARRTransformerScoreModel(TransformerScoreModel):

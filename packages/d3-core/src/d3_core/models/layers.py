@@ -298,3 +298,36 @@ class ScoreModel(nn.Module):
     def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
         """Forward pass on checked inputs: tokens (B, L), labels, sigma (B,) -> (B, L, V)."""
         raise NotImplementedError
+
+
+def check_dataset_config(config: Any, model: type, *, dataset: str, plugin: Any) -> None:
+    """Checks that a score-model config describes a dataset's data (for dataset variants).
+
+    Args:
+        config: The model's config dataclass (`TransformerConfig` or `ConvConfig`).
+        model: The variant being built, whose ``config_class`` the config must be.
+        dataset: The dataset's display name, for messages (e.g. ``"DeepSTARR"``).
+        plugin: Its `d3_core.registry.DatasetPlugin` (length, label names and mode).
+
+    Raises:
+        D3ConfigError: The config is of another class, or its length, label width or label
+            mode is not the dataset's; the message names the value and the expected one.
+    """
+    if not isinstance(config, model.config_class):
+        raise D3ConfigError(
+            f"{model.__name__} takes a {model.config_class.__name__}, got {type(config).__name__}"
+        )
+    expected = {
+        "length": plugin.sequence_length,
+        "signal_dim": plugin.label_width,
+        "label_mode": plugin.label_mode,
+    }
+    mode = plugin.label_mode.replace("_", "-")
+    for key, want in expected.items():
+        got = getattr(config, key)
+        if got != want:
+            raise D3ConfigError(
+                f"{model.__name__} models {dataset} data ({plugin.sequence_length}-bp sequences, "
+                f"{plugin.label_width} {mode} labels {', '.join(plugin.label_names)}): config "
+                f"{key}={got!r}, expected {want!r}"
+            )

@@ -165,6 +165,7 @@ def test_bad_train_input_is_one_line_naming_the_problem(tmp_path, toy, capsys, a
     err = capsys.readouterr().err
     assert err.startswith(f"d3: error: {message}")
     assert err.count("\n") == 1
+    assert not (tmp_path / "run").exists(), "a refused run leaves no run directory behind"
 
 
 def test_training_on_a_file_of_the_wrong_format_is_a_clean_error(tmp_path, toy, capsys):

@@ -87,7 +87,7 @@ def _resume_config(args: argparse.Namespace, overrides: list[str]):
 def run_train(args: argparse.Namespace) -> int:
     """``d3 train``: resolve the config, prepare the run directory, train, summarise."""
     from d3_core.config import resolve_config
-    from d3_core.train import prepare_run_dir, train
+    from d3_core.train import check_data_path, prepare_run_dir, train
 
     quiet_lightning()
     overrides = train_overrides(args)
@@ -101,6 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
             overrides=overrides,
         )  # fmt: skip
         checkpoint, out = None, args.out
+    check_data_path(cfg)  # before the run directory is made: a typo leaves nothing behind
     run = prepare_run_dir(
         out, dataset=cfg.dataset.name, arch=cfg.model.architecture, force=args.force,
         resuming=checkpoint is not None,

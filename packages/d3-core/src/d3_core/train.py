@@ -315,19 +315,30 @@ def create_lightning_module(cfg: DictConfig | dict, dataset_name: str) -> L.Ligh
     return module_class(cfg)
 
 
+def check_data_path(cfg: DictConfig) -> Path:
+    """The config's data file, which must be named and exist.
+
+    Raises:
+        D3InputError: No file is named (the message says how to make one), or it is missing.
+    """
+    if not cfg.dataset.data:
+        name = cfg.dataset.name
+        raise D3InputError(
+            f"no data file given for {name}: pass --data FILE, or make synthetic data "
+            f"with `d3 make-data --dataset {name} --out FILE`"
+        )
+    path = Path(cfg.dataset.data)
+    if not path.exists():
+        raise D3InputError(f"data file {str(path)!r} does not exist")
+    return path
+
+
 def _data_module(cfg: DictConfig):
     """The data module of a config: the plugin's loader on ``dataset.data``."""
     from d3_core.data import D3DataModule
 
     plugin = load_dataset_plugin(cfg.dataset.name)
-    if not cfg.dataset.data:
-        raise D3InputError(
-            f"no data file given for {plugin.name}: pass --data FILE, or make synthetic data "
-            f"with `d3 make-data --dataset {plugin.name} --out FILE`"
-        )
-    path = Path(cfg.dataset.data)
-    if not path.exists():
-        raise D3InputError(f"data file {str(path)!r} does not exist")
+    path = check_data_path(cfg)
     splits = plugin.load("data_loader")(path)
     for split in ("train", "valid"):
         if split not in splits:

@@ -6,15 +6,13 @@ import os
 from pathlib import Path
 
 import h5py
-import numpy as np
 
-from d3_core.data import TokenDataset, onehot_to_tokens
+from d3_core.data import TokenDataset
 from d3_core.errors import D3InputError
+from d3_core.splitfiles import SPLITS, read_onehot_splits
 from d3_deepstarr.plugin import PLUGIN
 
 __all__ = ["SPLITS", "load_data", "split_keys"]
-
-SPLITS = ("train", "valid", "test")
 
 _FORMAT = (
     "a DeepSTARR file is HDF5 with X_train|X_valid|X_test (N, 4, 249) one-hot and "
@@ -49,8 +47,10 @@ def load_data(path: str | os.PathLike) -> dict[str, TokenDataset]:
     path = Path(path)
     _check_file(path)
     with h5py.File(path, "r") as data:
-        _check_keys(data, path)
-        return {split: _load_split(data, path, split) for split in SPLITS}
+        return read_onehot_splits(
+            data, path, plugin=PLUGIN, keys=split_keys, layout="NCL", file_format=_FORMAT,
+            hint="",
+        )  # fmt: skip
 
 
 def _check_file(path: Path) -> None:
@@ -62,69 +62,3 @@ def _check_file(path: Path) -> None:
         )
     if not h5py.is_hdf5(path):
         raise D3InputError(f"{str(path)!r} is not an HDF5 file; {_FORMAT}")
-
-
-def _check_keys(data: h5py.File, path: Path) -> None:
-    """Stops when a split's sequences or labels are missing, naming the keys found."""
-    wanted = [key for split in SPLITS for key in split_keys(split)]
-    missing = [k for k in wanted if not isinstance(data.get(k), h5py.Dataset)]
-    if missing:
-        raise D3InputError(
-            f"{str(path)!r} lacks the dataset key(s) {', '.join(missing)} (keys found: "
-            f"{', '.join(sorted(data.keys())) or 'none'}); {_FORMAT}"
-        )
-
-
-def _onehot_layout(shape: tuple[int, ...], where: str) -> str:
-    """``"NCL"`` for (N, 4, 249), ``"NLC"`` for (N, 249, 4); any other shape is an error."""
-    length = PLUGIN.sequence_length
-    if len(shape) == 3 and shape[1:] == (4, length):
-        return "NCL"
-    if len(shape) == 3 and shape[1:] == (length, 4):
-        return "NLC"
-    if len(shape) == 3 and 4 in shape[1:]:
-        other = shape[2] if shape[1] == 4 else shape[1]
-        reason = f"holds {other}-bp sequences but deepstarr sequences are {length} bp"
-    else:
-        reason = "is not one-hot DNA"
-    raise D3InputError(
-        f"{where}: an array of shape {shape} {reason}; expected (N, 4, {length}) one-hot "
-        f"(or (N, {length}, 4))"
-    )
-
-
-def _check_labels(shape: tuple[int, ...], n: int, where: str, x_key: str) -> None:
-    """Stops on labels that are not (N, 2) with N the split's number of sequences."""
-    width = PLUGIN.label_width
-    names = ", ".join(PLUGIN.label_names)
-    if len(shape) != 2:
-        raise D3InputError(
-            f"{where}: labels of shape {shape}; expected (N, {width}), one column per label "
-            f"({names})"
-        )
-    if shape[1] != width:
-        raise D3InputError(
-            f"{where}: labels of width {shape[1]} but deepstarr has {width} labels ({names}); "
-            f"expected shape (N, {width})"
-        )
-    if shape[0] != n:
-        raise D3InputError(
-            f"{where}: {shape[0]} label rows but {x_key} holds {n} sequences; the two must "
-            f"have one row per sequence"
-        )
-
-
-def _load_split(data: h5py.File, path: Path, split: str) -> TokenDataset:
-    """One split as a `TokenDataset`, checked key by key."""
-    x_key, y_key = split_keys(split)
-    x, y = data[x_key], data[y_key]
-    layout = _onehot_layout(tuple(x.shape), f"{path}:{x_key}")
-    _check_labels(tuple(y.shape), x.shape[0], f"{path}:{y_key}", x_key)
-    tokens = onehot_to_tokens(x, layout=layout, source=f"{path}:{x_key}")  # (N, L) uint8
-    try:
-        labels = np.asarray(y[...], dtype=np.float32)  # (N, S)
-    except (TypeError, ValueError):
-        raise D3InputError(
-            f"{path}:{y_key}: labels of dtype {y.dtype} cannot be read as numbers"
-        ) from None
-    return TokenDataset(tokens, labels, source=f"{path}:{y_key}")

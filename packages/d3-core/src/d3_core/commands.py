@@ -15,9 +15,6 @@ from d3_core.io import atomic_write
 
 __all__ = ["run_make_data", "run_sample", "run_train"]
 
-DATA_SIZES = ("tiny", "small", "full")
-
-
 def _say(message: str) -> None:
     print(message, flush=True)
 

@@ -15,6 +15,7 @@ from d3_core.io import atomic_write
 
 __all__ = ["run_make_data", "run_sample", "run_train"]
 
+
 def _say(message: str) -> None:
     print(message, flush=True)
 

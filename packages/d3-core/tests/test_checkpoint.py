@@ -144,19 +144,18 @@ def test_a_missing_checkpoint_is_named(tmp_path):
         load_checkpoint(missing)
 
 
-def test_a_run_directory_without_checkpoints_names_the_file_it_looked_for(tmp_path):
+def test_a_run_directory_without_checkpoints_names_what_it_looked_for(tmp_path):
     expected = tmp_path / "checkpoints" / "last.ckpt"
-    with pytest.raises(
-        CheckpointError, match=exactly(f"checkpoint {str(expected)!r} does not exist")
-    ):
+    message = (
+        f"{tmp_path} is not a run directory d3 reads: it has neither {expected} (a d3 run) nor "
+        "hydra/config.yaml or .hydra/config.yaml (a research run)"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
         read_checkpoint(tmp_path)
 
 
 def _unreadable(path: Path) -> str:
-    prefix = (
-        f"cannot read checkpoint {str(path)!r} (corrupt, truncated, or not a PyTorch file "
-        "that loads with weights_only=True): "
-    )
+    prefix = f"cannot read checkpoint {str(path)!r} (corrupt, truncated, or not a PyTorch file): "
     return f"^{re.escape(prefix)}.+$"
 
 
@@ -175,19 +174,42 @@ def test_a_file_that_is_not_a_pytorch_file_cannot_be_read(tmp_path):
         load_checkpoint(path)
 
 
-def test_a_checkpoint_that_needs_code_to_unpickle_is_refused(state, tmp_path):
+def test_a_checkpoint_that_needs_code_to_unpickle_is_refused_without_trust(state, tmp_path):
     state["extra"] = Path("somewhere")  # not among the types weights_only=True allows
     path = _save(state, tmp_path)
-    with pytest.raises(CheckpointError, match=_unreadable(path)):
+    message = (
+        f"{path} stores Python objects (pathlib.PosixPath), which torch.load can read only by "
+        "unpickling, and unpickling can run code hidden in a file. The d3-dna packaged release "
+        "and the earlier Lightning converter store their configs this way. Pass "
+        "--trust-checkpoint (trusted=True in Python) only if you trust where the file came "
+        "from, then `d3 convert` it once to get a file that loads safely"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(path)
+    assert load_checkpoint(path, trusted=True).step == STEPS
+
+
+@pytest.mark.parametrize(
+    ("payload", "entries"), [({"state_dict": {}}, "['state_dict']"), (torch.zeros(3), "Tensor")]
+)
+def test_a_pytorch_file_of_no_known_kind_is_refused_naming_what_it_holds(
+    tmp_path, payload, entries
+):
+    path = _save(payload, tmp_path)
+    message = (
+        f"{path} is not a checkpoint d3 reads (top-level entries: {entries}); expected a d3 "
+        "checkpoint ('d3'), a research checkpoint ('model', 'ema') or a Lightning checkpoint "
+        "of the packaged release ('state_dict' with 'score_model.*')"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("payload", [{"state_dict": {}}, {"d3": "v1"}, torch.zeros(3)])
-def test_a_pytorch_file_without_the_d3_block_is_not_a_d3_checkpoint(tmp_path, payload):
-    path = _save(payload, tmp_path)
+def test_a_d3_entry_that_is_not_a_mapping_is_not_a_d3_checkpoint(tmp_path):
+    path = _save({"d3": "v1"}, tmp_path)
     message = (
-        f"{path} is not a d3 checkpoint (it has no 'd3' entry); checkpoints of the research "
-        "code and of d3-dna are read by a later d3-core release"
+        f"{path} is not a d3 checkpoint (its 'd3' entry is missing or not a mapping); read "
+        "research and d3-dna checkpoints with load_checkpoint, or convert them with `d3 convert`"
     )
     with pytest.raises(CheckpointError, match=exactly(message)):
         load_checkpoint(path)
@@ -215,9 +237,11 @@ def test_a_d3_checkpoint_without_its_weights_or_config_is_a_checkpoint_error(sta
 # -- weights that do not match the model ---------------------------------------------------------
 
 
-def _weights_message(path, *, missing="none", unexpected="none", mismatched="none") -> str:
+def _weights_message(
+    path, *, missing="none", unexpected="none", mismatched="none", what="weights"
+) -> str:
     return (
-        f"{path}: the weights do not match the model: missing {missing}; "
+        f"{path}: the {what} do not match the model: missing {missing}; "
         f"unexpected {unexpected}; shape mismatches {mismatched}"
     )
 
@@ -284,7 +308,8 @@ def test_an_ema_parameter_of_the_wrong_shape_is_refused_with_both_shapes(state, 
     state["ema"]["shadow"][name] = torch.zeros(shape[0] + 1, *shape[1:])
     path = _save(state, tmp_path)
     mismatch = [f"{name}: checkpoint {(shape[0] + 1, *shape[1:])} vs model {shape}"]
-    with pytest.raises(CheckpointError, match=exactly(_weights_message(path, mismatched=mismatch))):
+    message = _weights_message(path, mismatched=mismatch, what="EMA weights")
+    with pytest.raises(CheckpointError, match=exactly(message)):
         load_checkpoint(path)
 
 

@@ -1,0 +1,440 @@
+"""Reading the checkpoints users already have: research, d3-dna packaged and converted files.
+
+The files are written by `d3_core.checkpoint_fixtures`, which builds them as module trees in SPEC
+§10's registration order, independently of the readers. Each research file has a dead tower and
+an EMA list whose values differ from the raw weights, so loading the wrong tower or the raw
+weights, or naming the EMA list wrongly, changes the result.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from d3_core.checkpoint import (
+    find_checkpoints,
+    load_checkpoint,
+    load_model_local,
+    read_contents,
+    write_checkpoint,
+)
+from d3_core.checkpoint_fixtures import write_converted, write_packaged, write_research
+from d3_core.config import model_sizes
+from d3_core.errors import CheckpointError
+from d3_core.graph import UniformGraph
+
+TOY = {"dataset": "toy", "signal": 1, "length": 32, "label_classes": 5}
+
+
+def exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def research(tmp_path: Path, arch: str, folder: str = "run", **changes):
+    label_emb = {"label_emb_width": 1} if arch == "conv" else {}
+    return write_research(tmp_path / folder, arch=arch, **{**TOY, **label_emb, **changes})
+
+
+def _inputs(batch: int = 3):
+    generator = torch.Generator().manual_seed(5)
+    tokens = torch.randint(0, 4, (batch, 32), generator=generator)
+    labels = torch.randn(batch, 1, generator=generator)
+    sigma = torch.rand(batch, generator=generator) * 5
+    return tokens, labels, sigma
+
+
+def _assert_holds_ema(loaded, written) -> None:
+    """Every trainable parameter is the intended EMA value, bit for bit."""
+    params = dict(loaded.model.named_parameters())
+    assert set(params) == set(written.ema)
+    for name, value in written.ema.items():
+        assert torch.equal(params[name], value), name
+        assert not torch.equal(params[name], written.weights[name]), f"{name} is the raw weight"
+
+
+def _direct_model(loaded, written):
+    """The same architecture built from its config and given the intended weights by hand."""
+    plugin_model = type(loaded.model)(model_sizes(loaded.cfg, _toy_plugin()))
+    state = plugin_model.state_dict()
+    state.update({k: v for k, v in written.weights.items() if k in state})
+    state.update(written.ema)
+    plugin_model.load_state_dict(state, strict=True)
+    return plugin_model.eval()
+
+
+def _toy_plugin():
+    import toyplugin
+
+    return toyplugin.PLUGIN
+
+
+# -- research files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_a_research_run_directory_loads_the_trained_tower_with_its_ema(toy, tmp_path, arch):
+    written = research(tmp_path, arch)
+    loaded = load_checkpoint(written.run_dir)
+    assert (loaded.format, loaded.dataset, loaded.architecture) == ("research", "toy", arch)
+    assert loaded.step == written.step
+    assert loaded.path == written.path
+    _assert_holds_ema(loaded, written)
+    assert not loaded.model.training
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_a_research_model_scores_as_a_model_built_from_the_intended_weights(toy, tmp_path, arch):
+    written = research(tmp_path, arch)
+    loaded = load_checkpoint(written.path)
+    direct = _direct_model(loaded, written)
+    tokens, labels, sigma = _inputs()
+    with torch.no_grad():
+        ours = loaded.model(tokens, labels, sigma)
+        assert torch.equal(ours, direct(tokens, labels, sigma))
+        # The research call convention gives the same log-scores.
+        assert torch.equal(loaded.model(tokens, labels, False, sigma), ours)
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_load_model_local_takes_a_research_run(toy, tmp_path, arch):
+    written = research(tmp_path, arch)
+    model, graph, noise = load_model_local(written.run_dir, "cpu")
+    assert dict(model.named_parameters()).keys() == written.ema.keys()
+    assert noise.sigma_min == pytest.approx(1e-4) and noise.sigma_max == pytest.approx(20.0)
+    assert isinstance(graph, UniformGraph) and graph.num_states == 4
+
+
+def test_the_loaded_model_reports_how_it_was_read(toy, tmp_path):
+    written = research(tmp_path, "conv")
+    notes = load_checkpoint(written.run_dir).notes
+    assert f"run config {written.run_dir / 'hydra' / 'config.yaml'}" in notes
+    assert (
+        "architecture Conv: cond_dim is 256 (agrees: the transformer's adaLN weights are all "
+        "zero (never trained))" in notes
+    )
+    dropped = [n for n in notes if n.startswith("dropped ")]
+    assert dropped == ["dropped scale, untrained transformer tower (29 tensors), label_embed"]
+
+
+def test_the_run_folder_name_is_the_first_evidence(toy, tmp_path):
+    written = research(tmp_path, "transformer", folder="deepstarr/Tran")
+    notes = load_checkpoint(written.run_dir).notes
+    assert (
+        "architecture Tran: the run folder is named 'Tran' (agrees: cond_dim is 128; the "
+        "transformer's adaLN weights have been trained)" in notes
+    )
+
+
+def test_evidence_that_contradicts_the_weights_is_refused(toy, tmp_path):
+    written = research(tmp_path, "conv", folder="Tran")
+    message = (
+        f"{written.path}: the run folder is named 'Tran', so the Tran tower would be loaded, "
+        "but the transformer's adaLN weights are all zero (never trained); the Tran tower of "
+        "this file is not a trained model"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(written.run_dir)
+
+
+def test_asking_for_the_untrained_tower_is_refused(toy, tmp_path):
+    written = research(tmp_path, "conv")
+    with pytest.raises(CheckpointError, match="--arch Tran was asked for, so the Tran tower"):
+        load_checkpoint(written.run_dir, arch="Tran")
+
+
+def test_the_precision_of_a_research_run_is_recorded(toy, tmp_path):
+    assert load_checkpoint(research(tmp_path, "transformer").path).precision == "bf16-mixed"
+    assert load_checkpoint(research(tmp_path, "conv", "b").path).precision == "32-true"
+
+
+@pytest.mark.parametrize(
+    ("names", "chosen"),
+    [
+        (["checkpoints/checkpoint.pth", "checkpoints/checkpoint_9.pth"], 0),
+        (["checkpoints/checkpoint_9.pth", "checkpoints/checkpoint_12.pth"], 1),
+        (["checkpoints-meta/checkpoint.pth"], 0),
+    ],
+)
+def test_a_research_run_directory_picks_its_weights_in_order(toy, tmp_path, names, chosen):
+    files = [
+        research(tmp_path, "transformer", seed=i, weights_name=name, step=i)
+        for i, name in enumerate(names)
+    ]
+    loaded = load_checkpoint(tmp_path / "run")
+    assert loaded.path == files[chosen].path
+    assert loaded.step == chosen
+
+
+def test_a_dot_hydra_config_is_read_too(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    (written.run_dir / "hydra").rename(written.run_dir / ".hydra")
+    assert load_checkpoint(written.run_dir).dataset == "toy"
+
+
+def test_a_bare_research_file_finds_its_dataset_by_label_width(toy, tmp_path):
+    written = research(tmp_path, "conv", config=False)
+    loaded = load_checkpoint(written.path)
+    assert loaded.dataset == "toy"
+    assert "no run config found: sizes from the weights, d3's paper settings otherwise" in (
+        loaded.notes
+    )
+    _assert_holds_ema(loaded, written)
+
+
+def test_a_research_run_without_weights_names_what_it_looked_for(toy, tmp_path):
+    (tmp_path / "hydra").mkdir()
+    (tmp_path / "hydra" / "config.yaml").write_text("data: {train: toy}\n")
+    message = (
+        f"{tmp_path} is a research run directory without weights: none of "
+        "checkpoints/checkpoint.pth, checkpoints/checkpoint_<k>.pth, "
+        "checkpoints-meta/checkpoint.pth exists"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(tmp_path)
+
+
+def test_a_research_checkpoint_of_another_dataset_is_refused_naming_both(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    message = (
+        f"{written.path} is a toy checkpoint (data.train in its config); it cannot be used as a "
+        "deepstarr model"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(written.run_dir, dataset="DeepSTARR")
+
+
+def test_a_bare_file_whose_labels_fit_no_installed_dataset_is_refused(toy, tmp_path):
+    written = research(tmp_path, "transformer", signal=3, config=False)
+    message = (
+        f"{written.path} does not name its dataset and its weights take 3 labels, which no "
+        "installed dataset fits (installed: toy); pass --dataset"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(written.path)
+
+
+def test_a_config_that_contradicts_the_weights_is_refused(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    config = written.run_dir / "hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("hidden_size: 32", "hidden_size: 768"))
+    message = (
+        f"{written.path}: its config does not describe its weights: model.hidden_size = 768 but "
+        "the weights have 32"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(written.run_dir)
+
+
+# -- research files that are wrong -------------------------------------------------------------
+
+
+def _rewrite(written, change) -> Path:
+    state = torch.load(written.path, weights_only=True)
+    change(state)
+    torch.save(state, written.path)
+    return written.path
+
+
+def test_a_missing_tensor_is_refused_by_name(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    path = _rewrite(written, lambda s: s["model"].pop("blocks.1.mlp.0.bias"))
+    with pytest.raises(CheckpointError, match=r"missing blocks\.1\.mlp\.0\.bias; unexpected none"):
+        load_checkpoint(path)
+
+
+def test_an_unexpected_tensor_is_refused_by_name(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    path = _rewrite(written, lambda s: s["model"].__setitem__("extra.weight", torch.zeros(2)))
+    with pytest.raises(CheckpointError, match=r"missing none; unexpected extra\.weight"):
+        load_checkpoint(path)
+
+
+def test_a_misshaped_tensor_is_refused_with_both_shapes(toy, tmp_path):
+    written = research(tmp_path, "conv")
+    path = _rewrite(written, lambda s: s["model"].__setitem__("final.2.bias", torch.zeros(5)))
+    with pytest.raises(
+        CheckpointError, match=re.escape("shape mismatches final.2.bias: file (5,) vs expected (4,)")
+    ):
+        load_checkpoint(path)
+
+
+def test_weights_out_of_order_cannot_name_the_ema_list(toy, tmp_path):
+    def swap(state):
+        model = state["model"]
+        keys = list(model)
+        i, j = keys.index("blocks.0.norm1.weight"), keys.index("blocks.0.attn_qkv.weight")
+        keys[i], keys[j] = keys[j], keys[i]
+        state["model"] = {k: model[k] for k in keys}
+
+    written = research(tmp_path, "transformer")
+    path = _rewrite(written, swap)
+    message = (
+        f"{path}: its weights are not in the research checkpoint (both towers) order: entry "
+        "10 is 'blocks.0.attn_qkv.weight' where 'blocks.0.norm1.weight' belongs; the EMA list "
+        "cannot be named by position"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(path)
+
+
+def test_an_ema_list_of_another_length_is_refused(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    path = _rewrite(written, lambda s: s["ema"]["shadow_params"].pop())
+    n = written.ema_length
+    message = (
+        f"{path}: the EMA list has {n - 1} tensors but the model has {n} trainable parameters; "
+        "it belongs to another model"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(path)
+
+
+def test_an_ema_entry_of_the_wrong_shape_is_refused_naming_its_parameter(toy, tmp_path):
+    def shrink(state):
+        state["ema"]["shadow_params"][1] = torch.zeros(3, 3)
+
+    written = research(tmp_path, "transformer")
+    path = _rewrite(written, shrink)
+    message = (
+        f"{path}: EMA entries do not match the parameters they stand for: [1] "
+        "vocab_embed.embedding: EMA (3, 3) vs (4, 32)"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(path)
+
+
+def test_a_truncated_research_file_is_unreadable(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+    data = written.path.read_bytes()
+    written.path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a PyTorch file"):
+        load_checkpoint(written.run_dir)
+
+
+# -- packaged and converted files ----------------------------------------------------------------
+
+
+def test_a_packaged_checkpoint_needs_trust_and_says_why(toy, tmp_path):
+    written = write_packaged(
+        tmp_path / "model.ckpt", dataset="toy", arch="transformer", signal=1, length=32
+    )
+    with pytest.raises(CheckpointError, match="omegaconf.dictconfig.DictConfig") as error:
+        load_checkpoint(written.path)
+    assert "--trust-checkpoint" in str(error.value)
+    assert "unpickling can run code" in str(error.value)
+
+
+def test_a_trusted_packaged_transformer_loads_with_its_ema(toy, tmp_path):
+    written = write_packaged(
+        tmp_path / "model.ckpt", dataset="toy", arch="transformer", signal=1, length=32
+    )
+    loaded = load_checkpoint(written.path, trusted=True)
+    assert (loaded.format, loaded.dataset, loaded.architecture) == ("packaged", "toy", "transformer")
+    assert loaded.step == written.step and written.ema_length == 1 + 2 + 4 + 1 + 2 * 10 + 5
+    _assert_holds_ema(loaded, written)
+    assert "dropped label_embed" in loaded.notes
+    tokens, labels, sigma = _inputs()
+    with torch.no_grad():
+        direct = _direct_model(loaded, written)
+        assert torch.equal(loaded.model(tokens, labels, sigma), direct(tokens, labels, sigma))
+
+
+def test_a_packaged_conv_model_cannot_take_global_labels(toy, tmp_path):
+    written = write_packaged(tmp_path / "model.ckpt", dataset="toy", arch="conv", signal=1, length=32)
+    message = (
+        f"{written.path} is a d3-dna conv model, which takes a per-position label only (it has "
+        "no label_emb), so it cannot model toy's labels (copies)"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        load_checkpoint(written.path, trusted=True)
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_a_converted_file_needs_trust_and_loads_as_its_research_file(toy, tmp_path, arch):
+    written = research(tmp_path, arch)
+    converted = write_converted(written, tmp_path / "converted.ckpt", dataset="toy", arch=arch)
+    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+        load_checkpoint(converted)
+    loaded = load_checkpoint(converted, trusted=True)
+    assert loaded.format == "converted" and loaded.step == written.step
+    _assert_holds_ema(loaded, written)
+
+
+# -- writing d3's format -------------------------------------------------------------------------
+
+
+def _same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_conversion_round_trips_bit_exactly(toy, tmp_path, arch):
+    written = research(tmp_path, arch)
+    source = read_contents(written.run_dir)
+    out = write_checkpoint(source, tmp_path / "converted.ckpt")
+    state = torch.load(out, weights_only=True)  # safe to load: plain data and tensors
+    assert state["d3"]["converted_from"]["format"] == "research"
+    assert state["d3"]["converted_from"]["config"]["data"]["train"] == "toy"
+    again = read_contents(out)
+    assert again.format == "d3" and again.step == written.step
+    assert again.precision == source.precision
+    _same_tensors(again.weights, source.weights)
+    _same_tensors(again.ema, source.ema)
+    # A second conversion of the converted file gives the same tensors again.
+    twice = read_contents(write_checkpoint(again, tmp_path / "twice.ckpt"))
+    _same_tensors(twice.weights, source.weights)
+    _same_tensors(twice.ema, source.ema)
+    tokens, labels, sigma = _inputs()
+    with torch.no_grad():
+        a = load_checkpoint(written.run_dir).model(tokens, labels, sigma)
+        assert torch.equal(load_checkpoint(out).model(tokens, labels, sigma), a)
+
+
+def test_find_checkpoints_goes_by_content_not_name(toy, tmp_path):
+    research(tmp_path, "transformer")
+    (tmp_path / "notes.pth").write_text("not a checkpoint")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "weights.bin")
+    found = find_checkpoints(tmp_path)
+    assert found == [tmp_path / "run" / "checkpoints" / "checkpoint.pth", tmp_path / "weights.bin"]
+
+
+@pytest.fixture
+def per_position(installed, make_plugin):
+    """A toy-shaped dataset whose label is a per-position track, as the promoter's is."""
+    import toyplugin
+
+    toy = toyplugin.PLUGIN
+    plugin = make_plugin(
+        "track", sequence_length=32, label_names=("signal",), label_mode="per_position",
+        score_models=toy.score_models, configs=toy.configs,
+    )  # fmt: skip
+    installed(plugin, toy)
+    return plugin
+
+
+def test_a_trusted_packaged_conv_model_loads_for_a_per_position_dataset(per_position, tmp_path):
+    written = write_packaged(tmp_path / "m.ckpt", dataset="track", arch="conv", signal=1, length=32)
+    loaded = load_checkpoint(written.path, trusted=True)
+    assert (loaded.dataset, loaded.architecture, loaded.cfg.model.cond_dim) == ("track", "conv", 128)
+    assert written.ema_length == 1 + 4 + 2 + 2 + 3 * 2 * 5 + 4  # scale, σ map, embed.1, conv
+    assert "dropped scale, embed (3 tensors)" in loaded.notes
+    params = dict(loaded.model.named_parameters())
+    assert params.keys() == written.ema.keys()
+    assert all(torch.equal(params[k], v) for k, v in written.ema.items())
+    tokens, _, sigma = _inputs()
+    track = torch.randn(3, 32, 1)
+    direct = type(loaded.model)(model_sizes(loaded.cfg, per_position))
+    direct.load_state_dict({**direct.state_dict(), **written.ema})
+    with torch.no_grad():
+        assert torch.equal(loaded.model(tokens, track, sigma), direct.eval()(tokens, track, sigma))

@@ -262,7 +262,8 @@ def test_a_misshaped_tensor_is_refused_with_both_shapes(toy, tmp_path):
     written = research(tmp_path, "conv")
     path = _rewrite(written, lambda s: s["model"].__setitem__("final.2.bias", torch.zeros(5)))
     with pytest.raises(
-        CheckpointError, match=re.escape("shape mismatches final.2.bias: file (5,) vs expected (4,)")
+        CheckpointError,
+        match=re.escape("shape mismatches final.2.bias: file (5,) vs expected (4,)"),
     ):
         load_checkpoint(path)
 
@@ -327,7 +328,9 @@ def test_a_packaged_checkpoint_needs_trust_and_says_why(toy, tmp_path):
     written = write_packaged(
         tmp_path / "model.ckpt", dataset="toy", arch="transformer", signal=1, length=32
     )
-    with pytest.raises(CheckpointError, match="omegaconf.dictconfig.DictConfig") as error:
+    with pytest.raises(
+        CheckpointError, match=re.escape("omegaconf.dictconfig.DictConfig")
+    ) as error:
         load_checkpoint(written.path)
     assert "--trust-checkpoint" in str(error.value)
     assert "unpickling can run code" in str(error.value)
@@ -338,7 +341,11 @@ def test_a_trusted_packaged_transformer_loads_with_its_ema(toy, tmp_path):
         tmp_path / "model.ckpt", dataset="toy", arch="transformer", signal=1, length=32
     )
     loaded = load_checkpoint(written.path, trusted=True)
-    assert (loaded.format, loaded.dataset, loaded.architecture) == ("packaged", "toy", "transformer")
+    assert (loaded.format, loaded.dataset, loaded.architecture) == (
+        "packaged",
+        "toy",
+        "transformer",
+    )
     assert loaded.step == written.step and written.ema_length == 1 + 2 + 4 + 1 + 2 * 10 + 5
     _assert_holds_ema(loaded, written)
     assert "dropped label_embed" in loaded.notes
@@ -349,7 +356,9 @@ def test_a_trusted_packaged_transformer_loads_with_its_ema(toy, tmp_path):
 
 
 def test_a_packaged_conv_model_cannot_take_global_labels(toy, tmp_path):
-    written = write_packaged(tmp_path / "model.ckpt", dataset="toy", arch="conv", signal=1, length=32)
+    written = write_packaged(
+        tmp_path / "model.ckpt", dataset="toy", arch="conv", signal=1, length=32
+    )
     message = (
         f"{written.path} is a d3-dna conv model, which takes a per-position label only (it has "
         "no label_emb), so it cannot model toy's labels (copies)"
@@ -426,7 +435,11 @@ def per_position(installed, make_plugin):
 def test_a_trusted_packaged_conv_model_loads_for_a_per_position_dataset(per_position, tmp_path):
     written = write_packaged(tmp_path / "m.ckpt", dataset="track", arch="conv", signal=1, length=32)
     loaded = load_checkpoint(written.path, trusted=True)
-    assert (loaded.dataset, loaded.architecture, loaded.cfg.model.cond_dim) == ("track", "conv", 128)
+    assert (loaded.dataset, loaded.architecture, loaded.cfg.model.cond_dim) == (
+        "track",
+        "conv",
+        128,
+    )
     assert written.ema_length == 1 + 4 + 2 + 2 + 3 * 2 * 5 + 4  # scale, σ map, embed.1, conv
     assert "dropped scale, embed (3 tensors)" in loaded.notes
     params = dict(loaded.model.named_parameters())

@@ -189,6 +189,7 @@ def research_config(
     dataset: str, arch: str, *, length: int, hidden: int, n_blocks: int, n_heads: int, cond: int
 ) -> dict[str, Any]:
     """A research run's ``hydra/config.yaml`` as plain data (SEDD's sections)."""
+    # fmt: off
     return {
         "ngpus": 1,
         "training": {"batch_size": 256, "n_iters": 1_000_000, "ema": 0.9999, "accum": 1},
@@ -197,11 +198,12 @@ def research_config(
         "noise": {"type": "geometric", "sigma_min": 1e-4, "sigma_max": 20},
         "sampling": {"predictor": "euler", "steps": 128, "noise_removal": True},
         "optim": {"weight_decay": 0, "optimizer": "AdamW", "lr": 3e-4, "beta1": 0.9,
-                  "beta2": 0.999, "eps": 1e-8, "warmup": 2500, "grad_clip": 1.0},  # fmt: skip
+                  "beta2": 0.999, "eps": 1e-8, "warmup": 2500, "grad_clip": 1.0},
         "model": {"name": "small", "type": "ddit", "hidden_size": hidden, "cond_dim": cond,
                   "length": length, "n_blocks": n_blocks, "n_heads": n_heads,
-                  "scale_by_sigma": True, "dropout": 0.1},  # fmt: skip
+                  "scale_by_sigma": True, "dropout": 0.1},
     }
+    # fmt: on
 
 
 def write_research(

@@ -6,6 +6,7 @@ an EMA list whose values differ from the raw weights, so loading the wrong tower
 weights, or naming the EMA list wrongly, changes the result.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -451,3 +452,108 @@ def test_a_trusted_packaged_conv_model_loads_for_a_per_position_dataset(per_posi
     direct.load_state_dict({**direct.state_dict(), **written.ema})
     with torch.no_grad():
         assert torch.equal(loaded.model(tokens, track, sigma), direct.eval()(tokens, track, sigma))
+
+
+# -- d3 convert ------------------------------------------------------------------------------
+
+
+def _zoo(root: Path):
+    """A directory as users keep them: two research runs, a d3-dna file and stray files."""
+    write_research(root / "toy" / "Tran", arch="transformer", **TOY)
+    write_research(
+        root / "toy" / "Conv", arch="conv", label_emb_width=1,
+        weights_name="checkpoints/checkpoint_5.pth", **TOY,
+    )  # fmt: skip
+    write_packaged(
+        root / "release" / "toy.ckpt", dataset="toy", arch="transformer", signal=1, length=32
+    )
+    (root / "README.txt").write_text("weights from the lab server\n")
+    torch.save({"optimizer": {}}, root / "toy" / "optimizer.pt")
+
+
+def test_d3_convert_converts_one_file_beside_itself(toy, tmp_path, capsys):
+    from d3_core.cli import main
+
+    written = research(tmp_path, "transformer")
+    assert main(["convert", str(written.path)]) == 0
+    out = written.path.with_name("checkpoint.d3.ckpt")
+    assert f"converted {written.path} (research, toy, transformer, step 1234): {out}" in (
+        capsys.readouterr().out
+    )
+    _same_tensors(read_contents(out).ema, read_contents(written.path).ema)
+    # Converting again without --force refuses to overwrite the result.
+    assert main(["convert", str(written.path)]) == 1
+    assert f"{out} exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert main(["convert", str(written.path), "--force"]) == 0
+
+
+def test_d3_convert_dir_converts_every_checkpoint_and_reports_every_file(toy, tmp_path, capsys):
+    from d3_core.cli import main
+
+    _zoo(tmp_path / "zoo")
+    out = tmp_path / "converted"
+    status = main(["convert", str(tmp_path / "zoo"), "--out", str(out), "--json"])
+    records = {Path(r["source"]).relative_to(tmp_path / "zoo").as_posix(): r for r in
+               json.loads(capsys.readouterr().out)}  # fmt: skip
+    assert status == 1  # the d3-dna file needs --trust-checkpoint
+    assert records["release/toy.ckpt"]["status"] == "failed"
+    assert "--trust-checkpoint" in records["release/toy.ckpt"]["reason"]
+    assert records["toy/optimizer.pt"]["status"] == "skipped"
+    assert "not a checkpoint d3 reads" in records["toy/optimizer.pt"]["reason"]
+    assert records["toy/Tran/checkpoints/checkpoint.pth"]["status"] == "converted"
+    assert records["toy/Conv/checkpoints/checkpoint_5.pth"]["architecture"] == "conv"
+    assert "README.txt" not in " ".join(records)  # not a PyTorch file: not a candidate
+    assert (out / "toy/Conv/checkpoints/checkpoint_5.d3.ckpt").is_file()
+
+    assert main(["convert", str(tmp_path / "zoo"), "--out", str(out), "--trust-checkpoint"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 converted, 3 skipped, 0 failed" in printed  # the runs were done the first time
+    assert load_checkpoint(out / "release" / "toy.d3.ckpt").format == "d3"
+
+
+def test_d3_sample_reads_a_research_run(toy, tmp_path, capsys):
+    from d3_core.cli import main
+
+    written = research(tmp_path, "conv")
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("copies\n1.0\n")
+    argv = ["sample", "--checkpoint", str(written.run_dir), "--labels", str(labels), "--out",
+            str(tmp_path / "s"), "--num-samples", "2", "--steps", "4", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert "read a research checkpoint: run config" in capsys.readouterr().out
+    provenance = json.loads((tmp_path / "s" / "provenance.json").read_text())
+    assert provenance["checkpoint_format"] == "research"
+    assert main([*argv, "--force", "--dataset", "deepstarr"]) == 1
+    assert "is a toy checkpoint (data.train in its config); it cannot be used as a deepstarr" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_original_convert_script_wraps_d3_convert(toy, tmp_path):
+    import runpy
+    import sys
+
+    written = research(tmp_path, "transformer")
+    script = Path(__file__).parents[3] / "scripts" / "convert_checkpoints.py"
+    argv = sys.argv
+    sys.argv = [str(script), str(tmp_path / "run")]
+    try:
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert done.value.code == 0
+    assert written.path.with_name("checkpoint.d3.ckpt").is_file()
+
+
+def test_a_converted_checkpoint_cannot_resume_training(toy, tmp_path):
+    from d3_core.train import resume_step
+
+    written = research(tmp_path, "transformer")
+    out = write_checkpoint(read_contents(written.path), tmp_path / "c.ckpt")
+    message = (
+        f"{out} was converted from a research checkpoint and holds no optimizer state: it can be "
+        "sampled and evaluated, but training cannot resume from it"
+    )
+    with pytest.raises(CheckpointError, match=exactly(message)):
+        resume_step(out)

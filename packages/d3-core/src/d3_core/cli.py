@@ -100,6 +100,12 @@ def _run_sample(args: argparse.Namespace, forwarded: list[str]) -> int:
     return run_sample(args)
 
 
+def _run_convert(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_convert
+
+    return run_convert(args)
+
+
 def _run_make_data(args: argparse.Namespace, forwarded: list[str]) -> int:
     from d3_core.commands import run_make_data
 
@@ -177,7 +183,13 @@ def _add_sample(commands) -> None:
         description="Draw one sequence per label row with a checkpoint's EMA weights; writes "
         "samples.fasta, samples.npz, labels.tsv and provenance.json into --out.",
     )
-    sample.add_argument("--checkpoint", required=True, help="a d3 checkpoint or run directory")
+    sample.add_argument(
+        "--checkpoint",
+        required=True,
+        help="any checkpoint: d3's, a research .pth or run directory, a d3-dna .ckpt, a "
+        "converted Lightning file, or a d3 run directory",
+    )
+    _add_checkpoint_options(sample)
     labels = sample.add_mutually_exclusive_group(required=True)
     labels.add_argument(
         "--labels", metavar="FILE", help="labels to sample for (.npy, .npz, .tsv, .csv)"
@@ -200,6 +212,44 @@ def _add_sample(commands) -> None:
     sample.add_argument("--force", action="store_true", help="overwrite samples in --out")
     sample.add_argument("--no-progress", action="store_true", help="no progress bar")
     sample.set_defaults(run=_run_sample, forwards=False)
+
+
+def _add_checkpoint_options(parser) -> None:
+    """Options of every command that reads a checkpoint."""
+    parser.add_argument(
+        "--dataset", help="refuse a checkpoint of any other dataset (default: the checkpoint's)"
+    )
+    parser.add_argument(
+        "--arch",
+        help="Tran or Conv: the tower to load from a research file whose run folder does not "
+        "say; refuses a checkpoint of the other architecture",
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling, which d3-dna and converted Lightning files need; it can "
+        "run code hidden in a file, so only for files from a source you trust",
+    )
+
+
+def _add_convert(commands) -> None:
+    convert = commands.add_parser(
+        "convert",
+        help="write d3's checkpoint format from any checkpoint",
+        description="Convert a research checkpoint (.pth or run directory), a d3-dna .ckpt or "
+        "a converted Lightning file into d3's format, which loads safely (weights_only). Given "
+        "a directory, converts every checkpoint found under it and reports each file.",
+    )
+    convert.add_argument("source", metavar="SRC|DIR", help="a checkpoint file or a directory")
+    convert.add_argument(
+        "--out",
+        help="for a file: the file to write (default: <name>.d3.ckpt beside it); for a "
+        "directory: where to mirror its tree (default: beside each checkpoint)",
+    )
+    _add_checkpoint_options(convert)
+    convert.add_argument("--force", action="store_true", help="overwrite converted files")
+    convert.add_argument("--json", action="store_true", help="print a JSON report")
+    convert.set_defaults(run=_run_convert, forwards=False)
 
 
 def _add_make_data(commands) -> None:
@@ -259,6 +309,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_train(commands)
     _add_sample(commands)
+    _add_convert(commands)
     _add_make_data(commands)
     _add_demo(commands)
 

@@ -13,7 +13,7 @@ from typing import Any
 from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.io import atomic_write
 
-__all__ = ["run_make_data", "run_sample", "run_train"]
+__all__ = ["run_convert", "run_make_data", "run_sample", "run_train"]
 
 
 def _say(message: str) -> None:
@@ -196,7 +196,12 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     _refuse_overwrite(out, args.force)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    loaded = load_checkpoint(args.checkpoint, device=device)
+    loaded = load_checkpoint(
+        args.checkpoint, device=device, trusted=args.trust_checkpoint, dataset=args.dataset,
+        arch=args.arch,
+    )  # fmt: skip
+    if loaded.format != "d3":
+        _say(f"read a {loaded.format} checkpoint: {'; '.join(loaded.notes)}")
     if loaded.precision != "32-true":
         _warn(f"the model was trained under {loaded.precision}; it samples in float32")
     labels, source = _choose_labels(args, loaded)
@@ -214,6 +219,8 @@ def run_sample(args: argparse.Namespace) -> int:
     provenance = {
         "checkpoint": str(loaded.path),
         "checkpoint_sha256": loaded.sha256,
+        "checkpoint_format": loaded.format,
+        "checkpoint_notes": list(loaded.notes),
         "dataset": loaded.dataset,
         "architecture": loaded.architecture,
         "trained_steps": loaded.step,
@@ -241,6 +248,84 @@ def run_sample(args: argparse.Namespace) -> int:
     for path in written:
         _say(f"  {path}")
     return 0
+
+
+def _converted_name(source: Path) -> str:
+    return f"{source.stem.removesuffix('.d3')}.d3.ckpt"
+
+
+def _convert_one(
+    source: Path, out: Path, args: argparse.Namespace, *, single: bool
+) -> dict[str, Any]:
+    """Converts one file; returns its report record (never raises a d3 error)."""
+    from d3_core.checkpoint import read_contents, write_checkpoint
+    from d3_core.errors import CheckpointError, D3Error
+
+    record: dict[str, Any] = {"source": str(source)}
+    try:
+        contents = read_contents(
+            source, trusted=args.trust_checkpoint, dataset=args.dataset, arch=args.arch
+        )
+    except CheckpointError as err:
+        not_ours = "is not a checkpoint d3 reads" in str(err)
+        return record | {"status": "skipped" if not_ours else "failed", "reason": str(err)}
+    except D3Error as err:
+        return record | {"status": "failed", "reason": str(err)}
+    record |= {
+        "format": contents.format,
+        "dataset": contents.plugin.name,
+        "architecture": contents.architecture,
+        "step": contents.step,
+        "notes": contents.notes,
+    }
+    if contents.format == "d3":
+        return record | {"status": "skipped", "reason": "already in d3's format"}
+    if out.exists() and not args.force:
+        # Converting a directory again skips what is done; one file asked for is an error.
+        status = "failed" if single else "skipped"
+        return record | {"status": status, "reason": f"{out} exists; pass --force to overwrite it"}
+    write_checkpoint(contents, out)
+    return record | {"status": "converted", "out": str(out)}
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """``d3 convert``: d3's format from one checkpoint, or from every one under a directory."""
+    from d3_core.checkpoint import find_checkpoints
+
+    source = Path(args.source)
+    if not source.exists():
+        raise D3InputError(f"{source} does not exist")
+    if source.is_file():
+        out = Path(args.out) if args.out else source.with_name(_converted_name(source))
+        records = [_convert_one(source, out, args, single=True)]
+    else:
+        found = find_checkpoints(source)
+        if not found:
+            raise D3InputError(f"no PyTorch files under {source}; nothing to convert")
+        base = Path(args.out) if args.out else None
+        records = []
+        for path in found:
+            folder = base / path.parent.relative_to(source) if base else path.parent
+            records.append(_convert_one(path, folder / _converted_name(path), args, single=False))
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        for record in records:
+            status = record["status"]
+            detail = record.get("out") or record.get("reason")
+            what = (
+                f" ({record['format']}, {record['dataset']}, "
+                f"{record['architecture']}, step {record['step']})"
+                if "format" in record
+                else ""
+            )
+            _say(f"{status:9} {record['source']}{what}: {detail}")
+    counts = {s: sum(r["status"] == s for r in records) for s in ("converted", "skipped", "failed")}
+    if not args.json:
+        _say(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if len(records) == 1 and counts["failed"]:
+        raise D3InputError(records[0]["reason"])
+    return 1 if counts["failed"] else 0
 
 
 def run_make_data(args: argparse.Namespace) -> int:

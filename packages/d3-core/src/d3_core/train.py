@@ -366,6 +366,13 @@ def resume_step(checkpoint: Path) -> int:
         raise CheckpointError(
             f"{checkpoint} was not written by `d3 train`, so training cannot resume from it"
         )
+    origin = state["d3"].get("converted_from") if isinstance(state["d3"], dict) else None
+    if "optimizer_states" not in state or origin:
+        source = f"converted from a {origin.get('format')} checkpoint and " if origin else ""
+        raise CheckpointError(
+            f"{checkpoint} was {source}holds no optimizer state: it can be sampled and "
+            f"evaluated, but training cannot resume from it"
+        )
     return int(state["global_step"])
 
 

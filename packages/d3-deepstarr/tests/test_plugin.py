@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from typing import ClassVar
 
 import pytest
 
@@ -16,6 +17,10 @@ class TestDeepSTARRPlugin(DatasetPluginConformance):
     sequence_length = 249
     label_names = ("Dev", "Hk")
     label_mode = "global"
+    research_label_classes = 5
+    research_fourier_embed = ("transformer",)
+    research_conv_label_width: ClassVar[dict[str, int | None]] = {"transformer": 2, "conv": 2}
+    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 266, "conv": 264}  # SPEC §10 A
 
 
 def test_the_plugin_declares_every_component():

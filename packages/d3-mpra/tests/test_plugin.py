@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from typing import ClassVar
 
 import pytest
 
@@ -16,6 +17,12 @@ class TestMPRAPlugin(DatasetPluginConformance):
     sequence_length = 200
     label_names = ("K562", "HepG2", "SK-N-SH")
     label_mode = "global"
+    research_label_classes = 4
+    research_conv_label_width: ClassVar[dict[str, int | None]] = {
+        "transformer": 2,
+        "conv": 3,
+    }  # SPEC §10 A: 2 in MPRA-Tran files
+    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 264, "conv": 264}  # SPEC §10 A
 
 
 def test_the_plugin_declares_every_component():

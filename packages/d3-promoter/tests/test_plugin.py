@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from typing import ClassVar
 
 from d3_core.registry import load_dataset_plugin
 from d3_core.testing import DatasetPluginConformance
@@ -13,6 +14,9 @@ class TestPromoterPlugin(DatasetPluginConformance):
     sequence_length = 1024
     label_names = ("CAGE",)
     label_mode = "per_position"
+    research_label_classes = 5
+    research_conv_label_width: ClassVar[dict[str, int | None]] = {"transformer": None, "conv": None}
+    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 260, "conv": 260}  # SPEC §10 A
 
 
 def test_listing_the_plugin_imports_neither_torch_nor_its_components():

@@ -248,7 +248,11 @@ def write_research(
                                 n_heads=n_heads, cond=cond)  # fmt: skip
         (run_dir / "hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(plain), run_dir / "hydra" / "config.yaml")
-    live = _TOWER_PREFIXES[arch] + ("sigma_map.", "rotary_emb.")
+    live = (
+        _TOWER_PREFIXES[arch]
+        + ("sigma_map.",)
+        + (("rotary_emb.",) if arch == "transformer" else ())
+    )
     weights = {k: v for k, v in state.items() if k.startswith(live)}
     return ResearchFile(path, run_dir, weights, named, len(shadow), step)
 
@@ -314,6 +318,10 @@ def write_packaged(
     torch.save({"epoch": 3, "global_step": step, "pytorch-lightning_version": "2.4.0",
                 "state_dict": state_dict,
                 "hyper_parameters": {"cfg": config, "dataset_name": dataset}}, path)  # fmt: skip
-    live = _TOWER_PREFIXES[arch] + ("sigma_map.", "rotary_emb.")
+    live = (
+        _TOWER_PREFIXES[arch]
+        + ("sigma_map.",)
+        + (("rotary_emb.",) if arch == "transformer" else ())
+    )
     weights = {k: v for k, v in state.items() if k.startswith(live)}
     return ResearchFile(path, None, weights, named, len(shadow), step)

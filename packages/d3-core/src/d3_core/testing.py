@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import pytest
 
 from d3_core.registry import (
     ENTRY_POINT_GROUP,
@@ -28,6 +30,16 @@ class DatasetPluginConformance:
     sequence_length: ClassVar[int]
     label_names: ClassVar[tuple[str, ...]]
     label_mode: ClassVar[str]
+
+    # What the published research checkpoints of this dataset hold (SPEC §10 A).
+    research_label_classes: ClassVar[int]
+    """Rows of the unused ``label_embed.embedding_table`` (n_cls + 1)."""
+    research_fourier_embed: ClassVar[tuple[str, ...]] = ()
+    """Architectures whose research files hold the unused ``embed`` (DeepSTARR-Tran)."""
+    research_conv_label_width: ClassVar[dict[str, int | None]]
+    """Input width of the conv ``label_emb`` in each architecture's file; None: no label_emb."""
+    research_ema_lengths: ClassVar[dict[str, int]]
+    """Length of the positional EMA list of each architecture's paper-size file."""
 
     def load_plugin(self) -> DatasetPlugin:
         """The plugin under test, loaded the way d3-core's commands load it."""
@@ -118,3 +130,171 @@ class DatasetPluginConformance:
         tokens = torch.stack([splits["test"][i][0] for i in range(min(8, len(splits["test"])))])
         truth = plugin.load("ground_truth")(tokens)
         assert tuple(truth.shape) == (len(tokens), *plugin.label_shape)
+
+    # -- checkpoints users already have (SPEC §10) ------------------------------------------
+
+    def _research_file(self, tmp_path, arch: str, **sizes: Any):
+        from d3_core.checkpoint_fixtures import write_research
+
+        plugin = self.load_plugin()
+        return write_research(
+            tmp_path / "model_zoo" / self.name / ("Tran" if arch == "transformer" else "Conv"),
+            dataset=self.name,
+            arch=arch,
+            signal=plugin.label_width,
+            length=self.sequence_length,
+            label_classes=self.research_label_classes,
+            fourier=arch in self.research_fourier_embed,
+            label_emb_width=self.research_conv_label_width[arch],
+            **sizes,
+        )
+
+    def _inputs(self, batch: int = 2) -> tuple[Any, Any, Any]:
+        import torch
+
+        generator = torch.Generator().manual_seed(3)
+        plugin = self.load_plugin()
+        tokens = torch.randint(0, 4, (batch, self.sequence_length), generator=generator)
+        labels = torch.randn(batch, *plugin.label_shape, generator=generator)
+        return tokens, labels, torch.rand(batch, generator=generator) * 3
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_research_checkpoint_loads_its_trained_tower_with_the_ema(self, tmp_path, arch):
+        import torch
+
+        from d3_core.checkpoint import load_checkpoint
+        from d3_core.config import model_sizes
+
+        written = self._research_file(tmp_path, arch)
+        loaded = load_checkpoint(written.run_dir, dataset=self.name)
+        model_class = get_model_class_for_dataset(self.name, arch)
+        assert type(loaded.model) is model_class
+        assert (loaded.dataset, loaded.architecture, loaded.format) == (self.name, arch, "research")
+        params = dict(loaded.model.named_parameters())
+        assert params.keys() == written.ema.keys()
+        for name, value in written.ema.items():
+            assert torch.equal(params[name], value), name
+            assert not torch.equal(value, written.weights[name]), name
+        # The same scores as the dataset's model given the intended weights by hand.
+        direct = model_class(model_sizes(loaded.cfg, self.load_plugin()))
+        buffers = {k: v for k, v in written.weights.items() if k not in written.ema}
+        direct.load_state_dict({**buffers, **written.ema}, strict=True)
+        tokens, labels, sigma = self._inputs()
+        with torch.no_grad():
+            ours = loaded.model(tokens, labels, sigma)
+            assert torch.equal(ours, direct.eval()(tokens, labels, sigma))
+            assert torch.equal(loaded.model(tokens, labels, False, sigma), ours)
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_research_checkpoint_converts_bit_exactly(self, tmp_path, arch):
+        import torch
+
+        from d3_core.checkpoint import read_contents, write_checkpoint
+
+        written = self._research_file(tmp_path, arch)
+        source = read_contents(written.path)
+        again = read_contents(write_checkpoint(source, tmp_path / "converted.ckpt"))
+        assert (again.format, again.plugin.name, again.architecture) == ("d3", self.name, arch)
+        for ours, theirs in ((again.weights, source.weights), (again.ema, source.ema)):
+            assert ours.keys() == theirs.keys()
+            assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_research_checkpoint_is_refused_by_another_dataset(self, tmp_path, arch):
+        from d3_core.checkpoint import load_checkpoint
+        from d3_core.errors import CheckpointError
+
+        written = self._research_file(tmp_path, arch)
+        other = "mpra" if self.name != "mpra" else "deepstarr"
+        message = (
+            f"{written.path} is a {self.name} checkpoint (data.train in its config); it cannot be "
+            f"used as a {other} model"
+        )
+        with pytest.raises(CheckpointError) as error:
+            load_checkpoint(written.run_dir, dataset=other)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_paper_size_research_file_has_spec_layout_and_fits_the_paper_model(self, arch):
+        import torch
+
+        from d3_core import formats
+        from d3_core.checkpoint_fixtures import ResearchModel
+        from d3_core.config import model_sizes, resolve_config
+
+        plugin = self.load_plugin()
+        with torch.device("meta"):
+            research = ResearchModel(
+                signal=plugin.label_width,
+                length=self.sequence_length,
+                label_classes=self.research_label_classes,
+                fourier=arch in self.research_fourier_embed,
+                label_emb_width=self.research_conv_label_width[arch],
+                cond=128 if arch == "transformer" else 256,
+            )
+            cfg = resolve_config(self.name, arch, preset="paper")
+            ours = get_model_class_for_dataset(self.name, arch)(model_sizes(cfg, plugin))
+        state = research.state_dict()
+        expected = formats.check_layout(state, formats.RESEARCH, "paper-size file")
+        trainable = [spec.name for spec in expected if spec.trainable]
+        assert len(trainable) == self.research_ema_lengths[arch]
+        assert trainable == [n for n, p in research.named_parameters() if p.requires_grad]
+        kept, _ = formats.tower_weights(state, arch)
+        assert {k: tuple(v.shape) for k, v in kept.items()} == {
+            k: tuple(v.shape) for k, v in ours.state_dict().items()
+        }
+
+    def test_a_packaged_transformer_checkpoint_loads_when_trusted(self, tmp_path):
+        import torch
+
+        from d3_core.checkpoint import load_checkpoint
+        from d3_core.checkpoint_fixtures import write_packaged
+        from d3_core.errors import CheckpointError
+
+        plugin = self.load_plugin()
+        written = write_packaged(
+            tmp_path / "release.ckpt", dataset=self.name, arch="transformer",
+            signal=plugin.label_width, length=self.sequence_length,
+        )  # fmt: skip
+        with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+            load_checkpoint(written.path)
+        loaded = load_checkpoint(written.path, trusted=True, dataset=self.name)
+        assert loaded.format == "packaged" and loaded.cfg.model.cond_dim == 128
+        params = dict(loaded.model.named_parameters())
+        assert params.keys() == written.ema.keys()
+        assert all(torch.equal(params[k], v) for k, v in written.ema.items())
+
+    def test_a_packaged_conv_checkpoint_loads_only_for_a_per_position_label(self, tmp_path):
+        from d3_core.checkpoint import load_checkpoint
+        from d3_core.checkpoint_fixtures import write_packaged
+        from d3_core.errors import CheckpointError
+
+        plugin = self.load_plugin()
+        written = write_packaged(
+            tmp_path / "release.ckpt", dataset=self.name, arch="conv",
+            signal=plugin.label_width, length=self.sequence_length,
+        )  # fmt: skip
+        if plugin.label_mode == "per_position":
+            loaded = load_checkpoint(written.path, trusted=True)
+            assert (loaded.architecture, loaded.cfg.model.cond_dim) == ("conv", 128)
+        else:
+            with pytest.raises(CheckpointError, match="takes a per-position label only"):
+                load_checkpoint(written.path, trusted=True)
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_converted_lightning_file_loads_as_its_research_file(self, tmp_path, arch):
+        import torch
+
+        from d3_core.checkpoint import load_checkpoint
+        from d3_core.checkpoint_fixtures import write_converted
+
+        written = self._research_file(tmp_path, arch)
+        path = write_converted(written, tmp_path / "converted.ckpt", dataset=self.name, arch=arch)
+        loaded = load_checkpoint(path, trusted=True)
+        assert (loaded.format, loaded.architecture, loaded.step) == (
+            "converted",
+            arch,
+            written.step,
+        )
+        params = dict(loaded.model.named_parameters())
+        assert all(torch.equal(params[k], v) for k, v in written.ema.items())

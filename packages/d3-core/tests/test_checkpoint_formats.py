@@ -557,3 +557,17 @@ def test_a_converted_checkpoint_cannot_resume_training(toy, tmp_path):
     )
     with pytest.raises(CheckpointError, match=exactly(message)):
         resume_step(out)
+
+
+def test_sampling_in_another_precision_than_trained_warns(toy, tmp_path, capsys):
+    from d3_core.cli import main
+
+    written = research(tmp_path, "transformer")  # the research transformer trained in bf16
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("copies\n1.0\n")
+    argv = ["sample", "--checkpoint", str(written.run_dir), "--labels", str(labels), "--out",
+            str(tmp_path / "s"), "--steps", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert "d3: warning: the model was trained under bf16-mixed; it samples in float32" in (
+        capsys.readouterr().err
+    )

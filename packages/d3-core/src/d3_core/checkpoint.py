@@ -236,9 +236,15 @@ def find_checkpoints(directory: str | os.PathLike) -> list[Path]:
 
     Content decides, not the name: ``.pth``, ``.ckpt``, ``.pt`` and ``.tar`` alike.
     """
-    directory = Path(directory)
-    found = [p for p in sorted(directory.rglob("*")) if p.is_file() and looks_like_torch_file(p)]
-    return [p for p in found if not p.name.startswith(".") or not p.name.endswith(".tmp")]
+
+    def unfinished(path: Path) -> bool:  # a write in progress (`d3_core.io.atomic_path`)
+        return path.name.startswith(".") and path.name.endswith(".tmp")
+
+    return [
+        p
+        for p in sorted(Path(directory).rglob("*"))
+        if p.is_file() and not unfinished(p) and looks_like_torch_file(p)
+    ]
 
 
 # -- reading the payload ------------------------------------------------------------------------
@@ -390,12 +396,7 @@ def read_contents(
         "converted": _read_converted,
     }[kind]
     wanted_arch = canonical_arch(arch) if arch else None
-    contents = reader(state, file, dataset=dataset, arch=wanted_arch)
-    if dataset and contents.plugin.name != dataset.strip().lower():
-        raise CheckpointError(
-            f"{file} is a {contents.plugin.name} checkpoint; it cannot be used as a "
-            f"{dataset.strip().lower()} model"
-        )
+    contents = reader(state, file, dataset=dataset, arch=wanted_arch)  # checks the dataset
     if wanted_arch and contents.architecture != wanted_arch:
         raise CheckpointError(
             f"{file} is a {arch_label(contents.architecture)} checkpoint, but "

@@ -171,14 +171,19 @@ def test_demo_makes_data_trains_samples_and_scores_printing_where_everything_wen
     out = tmp_path / "demo"
     assert main(["demo", "--dataset", "toy", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"run directory: {out.resolve()}\n[1/4] writing synthetic toy data")
-    for stage in ("[2/4] training", "[3/4] sampling 256 sequences", "[4/4] scoring"):
+    assert printed.startswith(f"run directory: {out.resolve()}\n[1/5] writing synthetic toy data")
+    stages = ("[2/5] training", "[3/5] training the toy CNN on the same data",
+              "[4/5] sampling for the first 256 test labels, then [5/5] scoring")  # fmt: skip
+    for stage in stages:
         assert stage in printed
     report = json.loads((out / "eval" / "report.json").read_text())
-    assert set(report["scoring"]["sp_mse"]) == {
+    assert set(report["scores"]) == {"oracle", "ground_truth"}
+    assert report["oracle"]["checkpoint"] == str(out / "oracle" / "oracle.ckpt")
+    assert set(report["scores"]["ground_truth"]["sp_mse"]) == {
         "samples", "baseline_shuffled_labels", "baseline_random_sequences",
     }  # fmt: skip
-    assert report["train_steps"] == 60
-    assert (out / "eval" / "report.md").read_text().startswith("# d3 demo: toy (conv)")
+    assert report["context"]["demo"]["train_steps"] == 60
+    assert report["num_sequences"] == 256
+    assert (out / "eval" / "report.md").read_text().startswith("# d3 evaluate: toy (conv)")
     for path in ("checkpoints/last.ckpt", "samples/samples.fasta", "data/synthetic-toy.npz"):
         assert (out / path).is_file(), path

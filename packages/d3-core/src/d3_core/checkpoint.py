@@ -55,6 +55,7 @@ __all__ = [
     "find_checkpoints",
     "load_checkpoint",
     "load_model_local",
+    "load_payload",
     "locate_checkpoint",
     "read_checkpoint",
     "read_contents",
@@ -250,7 +251,7 @@ def find_checkpoints(directory: str | os.PathLike) -> list[Path]:
 # -- reading the payload ------------------------------------------------------------------------
 
 
-def _torch_load(path: Path, *, trusted: bool) -> Any:
+def load_payload(path: Path, *, trusted: bool = False) -> Any:
     """``torch.load`` with weights_only=True; a full unpickle only when trusted.
 
     Raises:
@@ -387,7 +388,7 @@ def read_contents(
         PluginError: The checkpoint's dataset package is not installed.
     """
     file = locate_checkpoint(path)
-    state = _torch_load(file, trusted=trusted)
+    state = load_payload(file, trusted=trusted)
     kind = _kind(state, file)
     reader = {
         "d3": _read_d3,

@@ -106,6 +106,18 @@ def _run_convert(args: argparse.Namespace, forwarded: list[str]) -> int:
     return run_convert(args)
 
 
+def _run_oracle_train(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_oracle_train
+
+    return run_oracle_train(args)
+
+
+def _run_evaluate(args: argparse.Namespace, forwarded: list[str]) -> int:
+    from d3_core.commands import run_evaluate
+
+    return run_evaluate(args)
+
+
 def _run_make_data(args: argparse.Namespace, forwarded: list[str]) -> int:
     from d3_core.commands import run_make_data
 
@@ -214,11 +226,12 @@ def _add_sample(commands) -> None:
     sample.set_defaults(run=_run_sample, forwards=False)
 
 
-def _add_checkpoint_options(parser) -> None:
+def _add_checkpoint_options(parser, *, dataset: bool = True) -> None:
     """Options of every command that reads a checkpoint."""
-    parser.add_argument(
-        "--dataset", help="refuse a checkpoint of any other dataset (default: the checkpoint's)"
-    )
+    if dataset:
+        parser.add_argument(
+            "--dataset", help="refuse a checkpoint of any other dataset (default: the checkpoint's)"
+        )
     parser.add_argument(
         "--arch",
         help="Tran or Conv: the tower to load from a research file whose run folder does not "
@@ -250,6 +263,71 @@ def _add_convert(commands) -> None:
     convert.add_argument("--force", action="store_true", help="overwrite converted files")
     convert.add_argument("--json", action="store_true", help="print a JSON report")
     convert.set_defaults(run=_run_convert, forwards=False)
+
+
+def _add_oracle(commands) -> None:
+    oracle = commands.add_parser(
+        "oracle",
+        help="the dataset's oracle: train one",
+        description="Oracles score designed "
+        "sequences (SPEC §12). Published weights load directly in `d3 evaluate --oracle`.",
+    )
+    actions = oracle.add_subparsers(dest="action", required=True, metavar="ACTION")
+    train = actions.add_parser(
+        "train",
+        help="train the dataset's oracle on a data file with its published recipe",
+        description="Trains the oracle with the published recipe (early stopping on the "
+        "validation MSE) and writes oracle.ckpt (the published checkpoint layout) and "
+        "oracle.json (recipe, epochs, test Pearson r per output) into --out.",
+    )
+    train.add_argument("--dataset", required=True, help="dataset plugin name")
+    train.add_argument("--data", required=True, help="the dataset's data file")
+    train.add_argument("--out", required=True, help="output directory")
+    train.add_argument("--max-epochs", type=_positive, help="default: the recipe's")
+    train.add_argument("--batch-size", type=_positive, help="default: the recipe's")
+    train.add_argument("--seed", type=int, help="default: the recipe's (0)")
+    train.add_argument("--gpus", action="store_true", help="train on a GPU")
+    train.add_argument("--force", action="store_true", help="overwrite oracle.ckpt in --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=_run_oracle_train, forwards=False)
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="design sequences for the test labels and score them against the real ones",
+        description="Samples one sequence per test label from a checkpoint (any format), or "
+        "reads --samples, and scores them with the dataset's oracle (--oracle) and/or the "
+        "planted rule of synthetic data (--ground-truth): SP-MSE beside the shuffled-label and "
+        "random-sequence baselines. Writes report.json, report.md and samples/ into --out.",
+    )
+    evaluate.add_argument("--dataset", required=True, help="dataset plugin name")
+    evaluate.add_argument("--model-path", help="checkpoint or run directory to sample from")
+    _add_checkpoint_options(evaluate, dataset=False)
+    evaluate.add_argument("--data", help="data file (default: the one the model trained on)")
+    evaluate.add_argument("--oracle", help="oracle checkpoint (published or `d3 oracle train`)")
+    evaluate.add_argument(
+        "--ground-truth",
+        action="store_true",
+        help="also score by the synthetic data's planted rule",
+    )
+    evaluate.add_argument(
+        "--samples", help="score these sequences instead of sampling (NPZ or FASTA)"
+    )
+    evaluate.add_argument(
+        "--num-samples", type=_positive, help="the first N test labels (default: all)"
+    )
+    evaluate.add_argument("--steps", type=_positive, help="sampler steps (default: the config's)")
+    evaluate.add_argument(
+        "--predictor", choices=("analytic", "euler"), help="default: the config's"
+    )
+    evaluate.add_argument("--batch-size", type=_positive, help="sequences per forward pass")
+    evaluate.add_argument("--seed", type=int, default=0, help="sampling and baseline seed")
+    evaluate.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    evaluate.add_argument("--out", required=True, help="output directory")
+    evaluate.add_argument("--force", action="store_true", help="overwrite the report in --out")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluate.set_defaults(run=_run_evaluate, forwards=False)
 
 
 def _add_make_data(commands) -> None:
@@ -310,6 +388,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_sample(commands)
     _add_convert(commands)
+    _add_oracle(commands)
+    _add_evaluate(commands)
     _add_make_data(commands)
     _add_demo(commands)
 

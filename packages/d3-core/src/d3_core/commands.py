@@ -13,7 +13,14 @@ from typing import Any
 from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.io import atomic_write
 
-__all__ = ["run_convert", "run_make_data", "run_sample", "run_train"]
+__all__ = [
+    "run_convert",
+    "run_evaluate",
+    "run_make_data",
+    "run_oracle_train",
+    "run_sample",
+    "run_train",
+]
 
 
 def _say(message: str) -> None:
@@ -344,4 +351,53 @@ def run_make_data(args: argparse.Namespace) -> int:
         f"wrote synthetic {plugin.name} data ({args.size}, seed {args.seed}) to {out.resolve()} "
         f"({megabytes:.1f} MiB, {time.perf_counter() - started:.1f} s)"
     )
+    return 0
+
+
+def run_oracle_train(args: argparse.Namespace) -> int:
+    """``d3 oracle train``: the dataset's oracle, trained on a data file with its recipe."""
+    from d3_core.oracle import recipe_with, train_oracle
+    from d3_core.registry import load_dataset_plugin
+
+    plugin = load_dataset_plugin(args.dataset)
+    spec = plugin.load("oracle")
+    out = Path(args.out)
+    if (out / "oracle.ckpt").exists() and not args.force:
+        raise D3InputError(f"{out} already holds oracle.ckpt; choose another --out or pass --force")
+    splits = plugin.load("data_loader")(args.data)
+    recipe = recipe_with(
+        spec.recipe, max_epochs=args.max_epochs, batch_size=args.batch_size, seed=args.seed
+    )
+    quiet_lightning()
+    _say(
+        f"training the {spec.name} on {args.data} ({len(splits['train'])} training sequences; "
+        f"Adam lr {recipe.lr}, batch {recipe.batch_size}, up to {recipe.max_epochs} epochs, "
+        f"early stop after {recipe.early_stop_patience} without improvement)"
+    )
+    result = train_oracle(
+        spec, splits, out, dataset=plugin.name, recipe=recipe, progress=not args.no_progress,
+        accelerator="gpu" if args.gpus else "auto",
+    )  # fmt: skip
+    pearson = ", ".join(f"{name} {r:.3f}" for name, r in result.test_pearson.items())
+    _say(
+        f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation MSE "
+        f"{result.val_loss:.4f}; test Pearson r: {pearson}\ncheckpoint: {result.checkpoint}\n"
+        f"report: {result.report}"
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``d3 evaluate``: designed sequences for the test labels, scored against the real ones."""
+    from d3_core.evaluate import evaluate_run
+
+    report = evaluate_run(
+        dataset=args.dataset, arch=args.arch, model_path=args.model_path, data=args.data,
+        oracle_path=args.oracle, samples=args.samples, ground_truth=args.ground_truth,
+        num_samples=args.num_samples, steps=args.steps, predictor=args.predictor,
+        seed=args.seed, batch_size=args.batch_size, device=args.device,
+        trusted=args.trust_checkpoint, out=Path(args.out), force=args.force,
+        progress=not args.no_progress, say=_say, warn=_warn,
+    )  # fmt: skip
+    _say(report["markdown"])
     return 0

@@ -26,7 +26,7 @@ from d3_core.sampling import sample
 from d3_core.seeds import step_seed
 from d3_core.synthetic import ALPHABET
 
-__all__ = ["SampleRun", "read_labels", "sample_sequences", "write_samples"]
+__all__ = ["SampleRun", "read_labels", "read_samples", "sample_sequences", "write_samples"]
 
 OUTPUT_FILES = ("samples.fasta", "samples.npz", "labels.tsv", "provenance.json")
 
@@ -210,3 +210,73 @@ def write_samples(
         file.write("\n")
     written.append(out / "provenance.json")
     return written
+
+
+def read_samples(path: str | Path, *, length: int) -> np.ndarray:
+    """Reads designed sequences from any tool as tokens.
+
+    Accepts our ``samples.npz`` (``tokens``), any NPZ whose ``arr_0`` (or single array) is one-hot
+    (N, L, 4) or (N, 4, L), and FASTA.
+
+    Args:
+        path: The file.
+        length: The dataset's sequence length L.
+
+    Returns:
+        (N, L) uint8 tokens.
+
+    Raises:
+        D3InputError: Unreadable file, sequences of another length, or not one-hot A/C/G/T.
+    """
+    from d3_core.data import onehot_to_tokens
+    from d3_core.synthetic import encode
+
+    path = Path(path)
+    if not path.is_file():
+        raise D3InputError(f"samples file {str(path)!r} does not exist")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head.startswith(b"PK"):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "tokens" in data:
+                    tokens = np.asarray(data["tokens"])
+                    source = "tokens"
+                else:
+                    key = "arr_0" if "arr_0" in data else (data.files[0] if data.files else None)
+                    if key is None:
+                        raise D3InputError(f"{path} holds no arrays")
+                    array = data[key]
+                    layout = "NLC" if array.ndim == 3 and array.shape[-1] == 4 else "NCL"
+                    if array.ndim != 3 or array.shape[1:] not in ((length, 4), (4, length)):
+                        raise D3InputError(
+                            f"{path}:{key} has shape {array.shape}; expected one-hot "
+                            f"(N, {length}, 4) or (N, 4, {length})"
+                        )
+                    return onehot_to_tokens(array, layout=layout, source=f"{path}:{key}")
+        except (OSError, ValueError) as err:
+            raise D3InputError(f"cannot read {path} as NPZ: {err}") from None
+        if tokens.ndim != 2 or tokens.shape[1] != length or (tokens.size and tokens.max() > 3):
+            raise D3InputError(
+                f"{path}:{source} must be (N, {length}) tokens in 0..3; got shape {tokens.shape}"
+            )
+        return tokens.astype(np.uint8)
+    sequences, current = [], []
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            if current:
+                sequences.append("".join(current))
+            current = []
+        elif line.strip():
+            current.append(line.strip())
+    if current:
+        sequences.append("".join(current))
+    if not sequences:
+        raise D3InputError(f"{path} is neither an NPZ file nor FASTA with sequences")
+    wrong = [i for i, s in enumerate(sequences) if len(s) != length]
+    if wrong:
+        raise D3InputError(
+            f"{path}: sequence {wrong[0] + 1} is {len(sequences[wrong[0]])} bp; every sequence "
+            f"must be {length} bp"
+        )
+    return np.stack([encode(s) for s in sequences]).astype(np.uint8)

@@ -46,6 +46,7 @@ COMPONENTS = {
     "data_loader": "a data loader",
     "synthetic_data": "a synthetic-data writer",
     "ground_truth": "a ground-truth scorer for its synthetic data",
+    "oracle": "an oracle",
 }
 """What a dataset package may provide, with the words used in error messages."""
 
@@ -130,6 +131,8 @@ class DatasetPlugin:
             with a planted label-sequence rule; ``size`` is ``"tiny"``, ``"small"`` or ``"full"``.
         ground_truth: ``score(tokens (N, L) int64) -> (N, S) or (N, L, S) float32``: the planted
             rule's noise-free labels, for judging samples of models trained on synthetic data.
+        oracle: The dataset's `d3_core.oracle.OracleSpec`: the activity predictor that scores
+            designed sequences, its published checkpoint layout and training recipe.
         data_suffix: File-name suffix of the data format, e.g. ``".h5"``; names the files that
             `d3 demo` writes (loaders recognise files by content, not by suffix).
     """
@@ -147,6 +150,7 @@ class DatasetPlugin:
     data_loader: Ref | None = None
     synthetic_data: Ref | None = None
     ground_truth: Ref | None = None
+    oracle: Ref | None = None
     data_suffix: str = ""
 
     def __post_init__(self) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from d3_core.data import TokenDataset
 from d3_core.errors import D3InputError
 from d3_core.io import atomic_path
 from d3_core.lightning import D3LightningModule
 from d3_core.models import ConvScoreModel, TransformerScoreModel
+from d3_core.oracle import OracleRecipe, OracleSpec
 from d3_core.registry import DatasetPlugin
 from d3_core.synthetic import Motif, count_motifs, plant_motifs
 
@@ -65,6 +68,27 @@ def load_data(path) -> dict[str, TokenDataset]:
         raise D3InputError(f"{path}: not a toy data file ({err})") from None
 
 
+class ToyOracle(nn.Module):
+    """A tiny CNN predicting the toy label: conv -> ReLU -> mean over positions -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(4, 16, 6)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean(dim=2) * 27)
+
+
+ORACLE = OracleSpec(
+    name="toy CNN",
+    build=ToyOracle,
+    output_names=("copies",),
+    prefixes=("model.", "module.model."),
+    recipe=OracleRecipe(lr=1e-2, batch_size=64, max_epochs=8, early_stop_patience=3),
+)
+
+
 PLUGIN = DatasetPlugin(
     data_suffix=".npz",
     name="toy",
@@ -80,4 +104,5 @@ PLUGIN = DatasetPlugin(
     data_loader=load_data,
     synthetic_data=write_synthetic,
     ground_truth=ground_truth,
+    oracle=ORACLE,
 )

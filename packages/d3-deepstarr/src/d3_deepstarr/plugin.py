@@ -25,5 +25,6 @@ PLUGIN = DatasetPlugin(
     data_loader="d3_deepstarr.data:load_data",
     synthetic_data="d3_deepstarr.synthetic:write_synthetic",
     ground_truth="d3_deepstarr.synthetic:ground_truth",
+    oracle="d3_deepstarr.oracle:ORACLE",
     data_suffix=".h5",
 )

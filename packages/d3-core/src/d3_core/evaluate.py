@@ -1,0 +1,319 @@
+"""Scoring designed sequences against the real ones they were designed to match (SPEC §13).
+
+A scorer maps tokens (N, L) to predictions (N, F): a dataset's oracle, or on synthetic data its
+planted rule. `conditional_fidelity` compares the scores of generated and real sequences paired
+by label, beside two baselines that bracket it: real test sequences paired with shuffled labels
+(what ignoring the labels costs) and uniform random sequences (what ignoring the data costs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from d3_core.errors import D3InputError
+from d3_core.metrics import pearson, sp_mse
+
+__all__ = ["conditional_fidelity", "evaluate_run", "label_response"]
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+def label_response(
+    labels: np.ndarray, scores: np.ndarray, names: Sequence[str], *, quantile: float = 0.25
+) -> dict[str, dict[str, float]]:
+    """How much the score follows each requested label: mean score of the sequences asked for
+    the top `quantile` of that label minus the mean for the bottom `quantile`.
+
+    Args:
+        labels: (N, S) requested global labels.
+        scores: (N, S) scores of the sequences, output j judging label j.
+        names: Label names.
+        quantile: Fraction of sequences in each group.
+
+    Returns:
+        ``{name: {"high": mean, "low": mean, "difference": high - low, "n": group size}}``.
+    """
+    labels, scores = np.asarray(labels, np.float64), np.asarray(scores, np.float64)
+    if labels.ndim != 2 or labels.shape != scores.shape:
+        raise D3InputError(
+            f"label_response needs (N, S) labels and scores of the same shape; got "
+            f"{labels.shape} and {scores.shape}"
+        )
+    n = max(1, int(len(labels) * quantile))
+    out = {}
+    for j, name in enumerate(names):
+        order = np.argsort(labels[:, j], kind="stable")
+        low, high = scores[order[:n], j].mean(), scores[order[-n:], j].mean()
+        out[name] = {"high": float(high), "low": float(low), "difference": float(high - low),
+                     "n": n}  # fmt: skip
+    return out
+
+
+def conditional_fidelity(
+    score: Scorer,
+    real: np.ndarray,
+    generated: np.ndarray,
+    labels: np.ndarray,
+    *,
+    names: Sequence[str],
+    scorer: str,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """SP-MSE of generated sequences against the real ones of the same labels, with baselines.
+
+    Args:
+        score: tokens (N, L) → (N, F) predictions.
+        real: (N, L) tokens of the real sequences whose labels were requested.
+        generated: (N, L) tokens generated for those labels, in the same order.
+        labels: (N, S) or (N, L, S) requested labels.
+        names: The scorer's output names.
+        scorer: What the scorer is, for the report.
+        seed: Seeds the label shuffle and the random sequences.
+
+    Returns:
+        A JSON-ready dict: SP-MSE of the samples and of both baselines, Pearson r between the
+        requested labels and the scores of the samples and of the real sequences (when the
+        scorer's outputs are the labels), and the high-versus-low label response.
+    """
+    real, generated = np.asarray(real), np.asarray(generated)
+    if real.shape != generated.shape:
+        raise D3InputError(
+            f"{len(generated)} generated sequences of shape {generated.shape[1:]} cannot be paired "
+            f"with {len(real)} real ones of shape {real.shape[1:]}"
+        )
+    rng = np.random.default_rng(seed)
+    f_real = np.asarray(score(real.astype(np.int64)))
+    f_gen = np.asarray(score(generated.astype(np.int64)))
+    f_shuffled = f_real[rng.permutation(len(real))]
+    f_random = np.asarray(score(rng.integers(0, 4, size=real.shape)))
+    report: dict[str, Any] = {
+        "scorer": scorer,
+        "num_sequences": len(real),
+        "seed": seed,
+        "sp_mse": {
+            "samples": sp_mse(f_real, f_gen),
+            "baseline_shuffled_labels": sp_mse(f_real, f_shuffled),
+            "baseline_random_sequences": sp_mse(f_real, f_random),
+        },
+    }
+    if labels.shape[: f_gen.ndim] == f_gen.shape:  # outputs stand for the labels
+        flat = labels.reshape(len(labels), -1)
+        for key, scores in (("samples", f_gen), ("real", f_real)):
+            r = pearson(flat, scores.reshape(len(scores), -1))
+            report.setdefault("pearson_requested_vs_scored", {})[key] = (
+                dict(zip(names, map(float, r), strict=True))
+                if labels.ndim == 2
+                else float(np.nanmean(r))
+            )
+        if labels.ndim == 2:
+            report["label_response"] = {
+                "samples": label_response(labels, f_gen, names),
+                "real": label_response(labels, f_real, names),
+            }
+    return report
+
+
+# -- d3 evaluate ----------------------------------------------------------------------------------
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    title = f"# d3 evaluate: {report['dataset']}"
+    if report.get("architecture"):
+        title += f" ({report['architecture']})"
+    lines = [title, "", f"{report['num_sequences']} test labels of {report['data']}; "
+             f"sequences from {report['sequences_from']}.", ""]  # fmt: skip
+    for score in report["scores"].values():
+        mse = score["sp_mse"]
+        lines += [
+            f"## Scored by the {score['scorer']}",
+            "",
+            "| sequences | SP-MSE (lower is better) |",
+            "|---|---|",
+            f"| generated for the test labels | {mse['samples']:.4f} |",
+            f"| real test sequences, shuffled labels | {mse['baseline_shuffled_labels']:.4f} |",
+            f"| uniform random sequences | {mse['baseline_random_sequences']:.4f} |",
+            "",
+        ]
+        r = score.get("pearson_requested_vs_scored")
+        if r and isinstance(r["samples"], dict):
+            lines += ["| label | Pearson r, requested vs scored: generated | real | "
+                      "high − low quartile: generated | real |", "|---|---|---|---|---|"]  # fmt: skip
+            response = score["label_response"]
+            for name in r["samples"]:
+                lines.append(
+                    f"| {name} | {r['samples'][name]:.3f} | {r['real'][name]:.3f} | "
+                    f"{response['samples'][name]['difference']:.3f} | "
+                    f"{response['real'][name]['difference']:.3f} |"
+                )
+            lines.append("")
+        elif r:
+            lines += [f"Mean per-position Pearson r, requested vs scored: generated "
+                      f"{r['samples']:.3f}, real {r['real']:.3f}.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def evaluate_run(
+    *,
+    dataset: str,
+    out: Path,
+    arch: str | None = None,
+    model_path: str | Path | None = None,
+    data: str | Path | None = None,
+    oracle_path: str | Path | None = None,
+    samples: str | Path | None = None,
+    samples_dir: Path | None = None,
+    ground_truth: bool = False,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    predictor: str | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str | None = None,
+    trusted: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    context: dict[str, Any] | None = None,
+    say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Designs one sequence per test label (or reads them) and scores them, writing a report.
+
+    Writes ``report.json`` and ``report.md`` into `out` (and the samples, when drawn, into
+    `samples_dir`, default ``out/samples``); `context` (e.g. how the model was trained) is
+    stored in the report as it is. Returns the report with its markdown under ``"markdown"``.
+
+    Raises:
+        D3InputError: Nothing to score with, no checkpoint and no samples, no data file, samples
+            that do not pair with the test labels, or a report already in `out` without `force`.
+    """
+    import json
+    import platform
+    import time
+
+    import torch
+
+    from d3_core import __version__
+    from d3_core.io import atomic_write
+    from d3_core.registry import load_dataset_plugin
+
+    started = time.perf_counter()
+    plugin = load_dataset_plugin(dataset)
+    if oracle_path is None and not ground_truth:
+        raise D3InputError(
+            "nothing to score with: give --oracle FILE (the dataset's oracle weights; `d3 oracle "
+            "train` makes one) or --ground-truth (the planted rule of synthetic data)"
+        )
+    out = Path(out)
+    if (out / "report.json").exists() and not force:
+        raise D3InputError(f"{out} already holds report.json; choose another --out or pass --force")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loaded = None
+    if model_path is not None:
+        from d3_core.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(
+            model_path, device=device, trusted=trusted, dataset=plugin.name, arch=arch
+        )
+        if loaded.format != "d3":
+            say(f"read a {loaded.format} checkpoint: {'; '.join(loaded.notes)}")
+    elif samples is None:
+        raise D3InputError("give --model-path (to sample) or --samples (sequences to score)")
+    data = data or (loaded.cfg.dataset.data if loaded is not None else None)
+    if not data:
+        raise D3InputError("give --data: the dataset file whose test split is the reference")
+    test = plugin.load("data_loader")(data)["test"]
+    n = min(num_samples or len(test), len(test))
+    real = test.tokens[:n].numpy()
+    labels = test.labels[:n].numpy().astype(np.float32)
+    sampling: dict[str, Any] | None = None
+    if samples is not None:
+        from d3_core.generate import read_samples
+
+        generated = read_samples(samples, length=plugin.sequence_length)
+        if len(generated) != n:
+            raise D3InputError(
+                f"{samples} holds {len(generated)} sequences but {n} test labels are scored; "
+                f"give --num-samples {len(generated)} if they were made for the first "
+                f"{len(generated)} test labels"
+            )
+        sequences_from = str(Path(samples).resolve())
+    else:
+        from d3_core.generate import sample_sequences, write_samples
+
+        if loaded.precision != "32-true":
+            warn(f"the model was trained under {loaded.precision}; it samples in float32")
+        cfg = loaded.cfg.sampling
+        steps, predictor = steps or cfg.steps, predictor or cfg.predictor
+        batch_size = batch_size or cfg.batch_size
+        say(f"sampling {n} sequences for the test labels ({predictor}, {steps} steps, seed {seed})")
+        run = sample_sequences(
+            loaded, labels, seed=seed, steps=steps, predictor=predictor, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+        generated = run.tokens
+        sampling = {"steps": steps, "predictor": predictor, "seed": seed,
+                    "batch_size": batch_size, "seconds": round(run.seconds, 2)}  # fmt: skip
+        provenance = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256,
+                      "labels_from": f"first {n} test labels of {data}", **sampling}  # fmt: skip
+        write_samples(samples_dir or out / "samples", run, names=list(plugin.label_names),
+                      provenance=provenance)  # fmt: skip
+        sequences_from = f"{loaded.path} (sampled)"
+    scores: dict[str, Any] = {}
+    oracle_info = None
+    if oracle_path is not None:
+        from d3_core.oracle import load_oracle
+
+        spec = plugin.load("oracle")
+        oracle = load_oracle(oracle_path, spec, device=device, trusted=trusted)
+        oracle_info = oracle.describe()
+        say(f"scoring with the {spec.name}")
+        scores["oracle"] = conditional_fidelity(
+            lambda tokens: oracle.predict(tokens, batch_size=512, progress=progress),
+            real, generated, labels, names=spec.output_names, scorer=spec.name, seed=seed,
+        )  # fmt: skip
+    if ground_truth:
+        truth = plugin.load("ground_truth")
+        scores["ground_truth"] = conditional_fidelity(
+            lambda tokens: np.asarray(truth(tokens)), real, generated, labels,
+            names=plugin.label_names, scorer=f"{plugin.distribution} planted rule", seed=seed,
+        )  # fmt: skip
+    report: dict[str, Any] = {
+        "dataset": plugin.name,
+        "architecture": loaded.architecture if loaded is not None else arch,
+        "data": str(Path(data).resolve()),
+        "num_sequences": n,
+        "sequences_from": sequences_from,
+        "checkpoint": None
+        if loaded is None
+        else {
+            "path": str(loaded.path),
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "step": loaded.step,
+            "notes": list(loaded.notes),
+        },
+        "sampling": sampling,
+        "oracle": oracle_info,
+        "scores": scores,
+        "context": context,
+        "versions": {
+            "d3-core": __version__,
+            plugin.distribution: plugin.version,
+            "torch": str(torch.__version__),
+        },
+        "device": device,
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    markdown = _markdown(report)
+    with atomic_write(out / "report.json") as file:
+        json.dump(report, file, indent=2)
+        file.write("\n")
+    with atomic_write(out / "report.md") as file:
+        file.write(markdown + "\n")
+    return {**report, "markdown": markdown}

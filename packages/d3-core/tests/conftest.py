@@ -32,6 +32,17 @@ def _make_plugin(name: str = "deepstarr", **changes) -> DatasetPlugin:
 
 
 @pytest.fixture
+def one_thread():
+    """Runs torch on one thread: on a busy shared CPU, tiny models run ~100x slower on two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def ready_components() -> dict:
     """The toy plugin's components: what makes a `DatasetPlugin` ready to train."""
     import toyplugin

@@ -23,13 +23,7 @@ def exactly(message: str) -> str:
     return f"^{re.escape(message)}$"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Runs torch on one thread: on a busy shared CPU, tiny models run ~100x slower on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(data: Path):

@@ -32,12 +32,7 @@ def exactly(message: str) -> str:
     return f"^{re.escape(message)}$"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def research(tmp_path: Path, arch: str, folder: str = "run", **changes):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from d3_core.checkpoint import load_checkpoint
 from d3_core.config import resolve_config
@@ -30,13 +29,7 @@ def ending(message: str) -> str:
     return f"{re.escape(message)}$"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Runs torch on one thread: on a busy shared CPU, tiny models run ~100x slower on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

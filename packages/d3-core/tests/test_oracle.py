@@ -12,13 +12,7 @@ from d3_core.errors import CheckpointError, D3InputError
 from d3_core.generate import read_samples
 from d3_core.oracle import load_oracle, recipe_with, train_oracle
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -83,7 +77,7 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(spec, tmp_path):
     _published(spec, path, change=change)
     message = (
         f"{path}: the weights do not match the toy CNN: missing ['head.bias']; unexpected "
-        "['extra.weight']; shape mismatches ['conv.weight: checkpoint (16, 4, 5) vs oracle "
+        "['extra.weight']; shape mismatches ['conv.weight: checkpoint (16, 4, 5) vs model "
         "(16, 4, 6)']"
     )
     with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):

@@ -59,6 +59,7 @@ __all__ = [
     "locate_checkpoint",
     "read_checkpoint",
     "read_contents",
+    "weight_mismatches",
     "write_checkpoint",
 ]
 
@@ -928,9 +929,10 @@ def _lightning_precision(value: Any, arch: str, notes: list[str]) -> str:
 # -- the model --------------------------------------------------------------------------------
 
 
-def _strict_load(model: nn.Module, weights: dict[str, Tensor], source: Path, what: str) -> None:
-    """Loads weights by name; any missing, unexpected or mis-shaped key is an error."""
-    expected = model.state_dict()
+def weight_mismatches(
+    expected: dict[str, Tensor], weights: dict[str, Tensor]
+) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, mis-shaped) keys of `weights` against a module's state dict."""
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     mismatched = [
@@ -938,6 +940,12 @@ def _strict_load(model: nn.Module, weights: dict[str, Tensor], source: Path, wha
         for k, v in expected.items()
         if k in weights and weights[k].shape != v.shape
     ]
+    return missing, unexpected, mismatched
+
+
+def _strict_load(model: nn.Module, weights: dict[str, Tensor], source: Path, what: str) -> None:
+    """Loads weights by name; any missing, unexpected or mis-shaped key is an error."""
+    missing, unexpected, mismatched = weight_mismatches(model.state_dict(), weights)
     if missing or unexpected or mismatched:
         raise CheckpointError(
             f"{source}: the {what} do not match the model: missing {missing or 'none'}; "

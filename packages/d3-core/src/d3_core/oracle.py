@@ -214,7 +214,7 @@ def load_oracle(
         CheckpointError: Unreadable file, no weights under the prefix, or missing, unexpected
             or mis-shaped keys (listed).
     """
-    from d3_core.checkpoint import file_sha256, load_payload
+    from d3_core.checkpoint import file_sha256, load_payload, weight_mismatches
 
     path = Path(path)
     if not path.is_file():
@@ -228,13 +228,7 @@ def load_oracle(
     model = spec.build()
     expected = model.state_dict()
     weights, prefix = _split_prefix(weights, set(expected), spec.prefixes, path)
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    mismatched = [
-        f"{k}: checkpoint {tuple(weights[k].shape)} vs oracle {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in weights and weights[k].shape != v.shape
-    ]
+    missing, unexpected, mismatched = weight_mismatches(expected, weights)
     if missing or unexpected or mismatched:
         raise CheckpointError(
             f"{path}: the weights do not match the {spec.name}: missing {missing or 'none'}; "

@@ -158,7 +158,7 @@ class Oracle:
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) > 3):
             raise D3InputError("oracle input tokens must lie in 0..3 (A, C, G, T)")
         batches = range(0, len(tokens), batch_size)
-        if progress:
+        if progress and len(batches) > 4:  # a bar for a moment's work is noise
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="oracle", unit="batch", leave=False)

@@ -317,6 +317,21 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument(
         "--num-samples", type=_positive, help="the first N test labels (default: all)"
     )
+    evaluate.add_argument(
+        "--replicates", type=_positive, default=1, help="independent sample sets (default: 1)"
+    )
+    evaluate.add_argument(
+        "--kmer",
+        type=_positive,
+        nargs="+",
+        default=[6],
+        metavar="K",
+        help="k of the k-mer JS distance; several allowed (default: 6)",
+    )
+    evaluate.add_argument(
+        "--no-discriminator", action="store_true", help="skip the AUROC discriminator"
+    )
+    evaluate.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     evaluate.add_argument("--steps", type=_positive, help="sampler steps (default: the config's)")
     evaluate.add_argument(
         "--predictor", choices=("analytic", "euler"), help="default: the config's"

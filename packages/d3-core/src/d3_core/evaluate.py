@@ -9,15 +9,16 @@ by label, beside two baselines that bracket it: real test sequences paired with 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from d3_core.errors import D3InputError
-from d3_core.metrics import pearson, sp_mse
+from d3_core.metrics import discriminability, kmer_spectrum, pearson, sp_mse
 
-__all__ = ["conditional_fidelity", "evaluate_run", "label_response"]
+__all__ = ["conditional_fidelity", "evaluate_run", "label_response", "set_metrics", "summarise"]
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -126,6 +127,7 @@ def _markdown(report: dict[str, Any]) -> str:
         title += f" ({report['architecture']})"
     lines = [title, "", f"{report['num_sequences']} test labels of {report['data']}; "
              f"sequences from {report['sequences_from']}.", ""]  # fmt: skip
+    lines += _metrics_table(report["metrics"])
     for score in report["scores"].values():
         mse = score["sp_mse"]
         lines += [
@@ -156,6 +158,91 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class _Reference:
+    """What every generated set is compared with, computed once."""
+
+    real: np.ndarray  # (n, L) test tokens whose labels were requested
+    labels: np.ndarray  # (n, S) or (n, L, S)
+    train: np.ndarray | None  # training tokens, for memorisation
+    scorers: dict[str, tuple[Scorer, tuple[str, ...]]]  # name -> (score, output names)
+    kmer: tuple[int, ...]
+    discriminator: bool
+    seed: int
+    f_real: dict[str, np.ndarray] = field(default_factory=dict)
+    spectra: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.f_real = {name: np.asarray(fn(self.real)) for name, (fn, _) in self.scorers.items()}
+        self.spectra = {k: kmer_spectrum(self.real, k) for k in self.kmer}
+
+
+def set_metrics(reference: _Reference, tokens: np.ndarray, *, paired: bool) -> dict[str, float]:
+    """Every SPEC §13 metric of one set of sequences against the reference, as a flat dict.
+
+    Args:
+        reference: The real test set and how to score it.
+        tokens: (n, L) sequences; `paired` if row i was made for label i (then SP-MSE and the
+            Pearson r of requested labels against scores are defined).
+    """
+    from d3_core.metrics import diversity, js_distance, ks_statistic, memorisation
+
+    out: dict[str, float] = {}
+    for name, (score, names) in reference.scorers.items():
+        f_real, f_set = reference.f_real[name], np.asarray(score(tokens))
+        if paired:
+            out[f"sp_mse.{name}"] = sp_mse(f_real, f_set)
+            labels = reference.labels
+            if labels.ndim == 2 and labels.shape == f_set.shape:
+                for label, r in zip(names, pearson(labels, f_set), strict=True):
+                    out[f"pearson.{name}.{label}"] = float(r)
+        out[f"ks.{name}"] = ks_statistic(f_real, f_set)["mean"]
+    for k in reference.kmer:
+        out[f"js.k{k}"] = js_distance(reference.spectra[k], kmer_spectrum(tokens, k))
+    if reference.discriminator:
+        out["auroc"] = discriminability(reference.real, tokens, seed=reference.seed)["auroc"]
+    if reference.train is not None:
+        found = memorisation(tokens, reference.train)
+        out["memorisation.mean"], out["memorisation.max"] = found["mean"], found["max"]
+    out["diversity"] = diversity(tokens)
+    return out
+
+
+def summarise(replicates: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation of each metric over replicates (sd 0 for one)."""
+    keys = list(replicates[0])
+    values = {k: np.array([r[k] for r in replicates], dtype=np.float64) for k in keys}
+    return {
+        "mean": {k: float(v.mean()) for k, v in values.items()},
+        "std": {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()},
+    }
+
+
+def _metrics_table(metrics: dict[str, Any]) -> list[str]:
+    samples, baselines = metrics["samples"], metrics["baselines"]
+    replicates = metrics["parameters"]["replicates"]
+    lines = [
+        "## Metrics (SPEC §13)",
+        "",
+        f"Samples: mean ± sd over {replicates} replicate(s). Floor: real validation sequences "
+        "against the real test set. Ceiling: uniform random sequences.",
+        "",
+        "| metric | samples | shuffled labels | floor (valid vs test) | ceiling (random) |",
+        "|---|---|---|---|---|",
+    ]
+
+    def cell(group: dict[str, float], key: str) -> str:
+        return f"{group[key]:.4f}" if key in group else "–"
+
+    for key, mean in samples["mean"].items():
+        lines.append(
+            f"| {key} | {mean:.4f} ± {samples['std'][key]:.4f} | "
+            f"{cell(baselines['shuffled_labels'], key)} | {cell(baselines['valid_vs_test'], key)} | "
+            f"{cell(baselines['random_sequences'], key)} |"
+        )
+    return [*lines, ""]
+
+
 def evaluate_run(
     *,
     dataset: str,
@@ -168,6 +255,10 @@ def evaluate_run(
     samples_dir: Path | None = None,
     ground_truth: bool = False,
     num_samples: int | None = None,
+    replicates: int = 1,
+    kmer: Sequence[int] = (6,),
+    discriminator: bool = True,
+    plots: bool = True,
     steps: int | None = None,
     predictor: str | None = None,
     seed: int = 0,
@@ -180,11 +271,17 @@ def evaluate_run(
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Designs one sequence per test label (or reads them) and scores them, writing a report.
+    """Designs one sequence per test label (or reads them), scores them, and writes a report.
 
-    Writes ``report.json`` and ``report.md`` into `out` (and the samples, when drawn, into
-    `samples_dir`, default ``out/samples``); `context` (e.g. how the model was trained) is
-    stored in the report as it is. Returns the report with its markdown under ``"markdown"``.
+    Writes ``report.json``, ``report.md`` and PNG plots into `out`, and the samples, when drawn,
+    into `samples_dir` (default ``out/samples``; replicate r > 0 into ``<samples_dir>-r<r>``).
+    `context` (e.g. how the model was trained) is stored in the report as it is. Returns the
+    report with its markdown under ``"markdown"``.
+
+    Every metric of SPEC §13 is computed for each of `replicates` sample sets (sampling seeds
+    ``seed + r``) and summarised as mean and sd, beside three baselines: real test sequences
+    with shuffled labels (SP-MSE), real validation sequences (the floor of the unpaired metrics)
+    and uniform random sequences (the ceiling).
 
     Raises:
         D3InputError: Nothing to score with, no checkpoint and no samples, no data file, samples
@@ -207,6 +304,9 @@ def evaluate_run(
             "nothing to score with: give --oracle FILE (the dataset's oracle weights; `d3 oracle "
             "train` makes one) or --ground-truth (the planted rule of synthetic data)"
         )
+    if replicates < 1 or (samples is not None and replicates != 1):
+        raise D3InputError("--replicates must be at least 1, and 1 with --samples")
+    kmer = tuple(sorted(set(kmer)))
     out = Path(out)
     if (out / "report.json").exists() and not force:
         raise D3InputError(f"{out} already holds report.json; choose another --out or pass --force")
@@ -225,10 +325,13 @@ def evaluate_run(
     data = data or (loaded.cfg.dataset.data if loaded is not None else None)
     if not data:
         raise D3InputError("give --data: the dataset file whose test split is the reference")
-    test = plugin.load("data_loader")(data)["test"]
+    splits = plugin.load("data_loader")(data)
+    test = splits["test"]
     n = min(num_samples or len(test), len(test))
     real = test.tokens[:n].numpy()
     labels = test.labels[:n].numpy().astype(np.float32)
+
+    sets: list[np.ndarray] = []
     sampling: dict[str, Any] | None = None
     if samples is not None:
         from d3_core.generate import read_samples
@@ -240,6 +343,7 @@ def evaluate_run(
                 f"give --num-samples {len(generated)} if they were made for the first "
                 f"{len(generated)} test labels"
             )
+        sets.append(generated)
         sequences_from = str(Path(samples).resolve())
     else:
         from d3_core.generate import sample_sequences, write_samples
@@ -249,20 +353,27 @@ def evaluate_run(
         cfg = loaded.cfg.sampling
         steps, predictor = steps or cfg.steps, predictor or cfg.predictor
         batch_size = batch_size or cfg.batch_size
-        say(f"sampling {n} sequences for the test labels ({predictor}, {steps} steps, seed {seed})")
-        run = sample_sequences(
-            loaded, labels, seed=seed, steps=steps, predictor=predictor, batch_size=batch_size,
-            progress=progress,
-        )  # fmt: skip
-        generated = run.tokens
-        sampling = {"steps": steps, "predictor": predictor, "seed": seed,
-                    "batch_size": batch_size, "seconds": round(run.seconds, 2)}  # fmt: skip
-        provenance = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256,
-                      "labels_from": f"first {n} test labels of {data}", **sampling}  # fmt: skip
-        write_samples(samples_dir or out / "samples", run, names=list(plugin.label_names),
-                      provenance=provenance)  # fmt: skip
+        seconds = []
+        base_dir = samples_dir or out / "samples"
+        for r in range(replicates):
+            say(f"sampling {n} sequences for the test labels ({predictor}, {steps} steps, "
+                f"seed {seed + r}{f', replicate {r + 1} of {replicates}' if replicates > 1 else ''})")  # fmt: skip
+            run = sample_sequences(
+                loaded, labels, seed=seed + r, steps=steps, predictor=predictor,
+                batch_size=batch_size, progress=progress,
+            )  # fmt: skip
+            sets.append(run.tokens)
+            seconds.append(round(run.seconds, 2))
+            provenance = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256,
+                          "labels_from": f"first {n} test labels of {data}", "seed": seed + r,
+                          "steps": steps, "predictor": predictor}  # fmt: skip
+            folder = base_dir if r == 0 else base_dir.with_name(f"{base_dir.name}-r{r}")
+            write_samples(folder, run, names=list(plugin.label_names), provenance=provenance)
+        sampling = {"steps": steps, "predictor": predictor, "seeds": [seed + r for r in
+                    range(replicates)], "batch_size": batch_size, "seconds": seconds}  # fmt: skip
         sequences_from = f"{loaded.path} (sampled)"
-    scores: dict[str, Any] = {}
+
+    scorers: dict[str, tuple[Scorer, tuple[str, ...]]] = {}
     oracle_info = None
     if oracle_path is not None:
         from d3_core.oracle import load_oracle
@@ -270,17 +381,61 @@ def evaluate_run(
         spec = plugin.load("oracle")
         oracle = load_oracle(oracle_path, spec, device=device, trusted=trusted)
         oracle_info = oracle.describe()
-        say(f"scoring with the {spec.name}")
-        scores["oracle"] = conditional_fidelity(
+        scorers["oracle"] = (
             lambda tokens: oracle.predict(tokens, batch_size=512, progress=progress),
-            real, generated, labels, names=spec.output_names, scorer=spec.name, seed=seed,
-        )  # fmt: skip
+            tuple(spec.output_names),
+        )
     if ground_truth:
         truth = plugin.load("ground_truth")
-        scores["ground_truth"] = conditional_fidelity(
-            lambda tokens: np.asarray(truth(tokens)), real, generated, labels,
-            names=plugin.label_names, scorer=f"{plugin.distribution} planted rule", seed=seed,
-        )  # fmt: skip
+        scorers["ground_truth"] = (lambda tokens: np.asarray(truth(tokens)),
+                                   tuple(plugin.label_names))  # fmt: skip
+    say(f"scoring with {' and '.join(scorers)}: every SPEC §13 metric, {len(sets)} set(s) and "
+        f"three baselines")  # fmt: skip
+    reference = _Reference(
+        real=real, labels=labels, train=splits["train"].tokens.numpy(), scorers=scorers,
+        kmer=kmer, discriminator=discriminator and n >= 20, seed=seed,
+    )  # fmt: skip
+    per_set = [set_metrics(reference, tokens, paired=True) for tokens in sets]
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(n)
+    random_tokens = rng.integers(0, 4, size=real.shape)
+    valid = splits["valid"].tokens[:n].numpy()
+    baselines = {
+        "shuffled_labels": {
+            f"sp_mse.{name}": sp_mse(reference.f_real[name], reference.f_real[name][shuffled])
+            for name in scorers
+        },
+        "valid_vs_test": set_metrics(reference, valid, paired=False),
+        "random_sequences": set_metrics(reference, random_tokens, paired=True),
+    }
+    metrics = {
+        "parameters": {
+            "replicates": len(sets),
+            "kmer_k": list(kmer),
+            "js": "Jensen-Shannon distance (sqrt of the divergence, natural log) of pooled "
+            "forward-strand k-mer counts",
+            "ks": "two-sample KS statistic of scorer outputs, mean over outputs",
+            "auroc": "SPEC §13 CNN (conv 64/96/128, dense 256), 70/10/20 split, early stopping "
+            f"(patience 3, at most 30 epochs), seed {seed}"
+            if reference.discriminator
+            else "not computed",
+            "memorisation": f"largest fraction of identical positions to any of the "
+            f"{len(reference.train)} training sequences",
+            "diversity": "mean nearest-neighbour identity inside the set, as a fraction",
+            "baseline_seed": seed,
+        },
+        "samples": {**summarise(per_set), "replicates": per_set},
+        "baselines": baselines,
+    }
+    scores = {
+        name: conditional_fidelity(fn, real, sets[0], labels, names=names, scorer=(
+            oracle_info["name"] if name == "oracle" else f"{plugin.distribution} planted rule"),
+            seed=seed)
+        for name, (fn, names) in scorers.items()
+    }  # fmt: skip
+    figures = []
+    if plots:
+        figures = _write_plots(out, reference, sets[0], scores, scorers)
     report: dict[str, Any] = {
         "dataset": plugin.name,
         "architecture": loaded.architecture if loaded is not None else arch,
@@ -298,7 +453,9 @@ def evaluate_run(
         },
         "sampling": sampling,
         "oracle": oracle_info,
+        "metrics": metrics,
         "scores": scores,
+        "plots": [str(p.name) for p in figures],
         "context": context,
         "versions": {
             "d3-core": __version__,
@@ -317,3 +474,29 @@ def evaluate_run(
     with atomic_write(out / "report.md") as file:
         file.write(markdown + "\n")
     return {**report, "markdown": markdown}
+
+
+def _write_plots(out: Path, reference: _Reference, generated: np.ndarray, scores, scorers):
+    """The report's PNG figures: per scorer, predictions against requested labels and their
+    distributions; the k-mer spectrum of the smallest k."""
+    from d3_core.plots import (
+        plot_kmer_spectra,
+        plot_prediction_distributions,
+        plot_predictions_vs_requested,
+    )
+
+    figures = []
+    for name, (score, names) in scorers.items():
+        f_real, f_gen = reference.f_real[name], np.asarray(score(generated))
+        label = scores[name]["scorer"]
+        if f_gen.ndim == 2:
+            figures.append(plot_prediction_distributions(
+                f_real, f_gen, names, out / f"distributions_{name}.png", scorer=label))  # fmt: skip
+            if reference.labels.shape == f_gen.shape:
+                figures.append(plot_predictions_vs_requested(
+                    reference.labels, f_gen, f_real, names, out / f"requested_vs_{name}.png",
+                    scorer=label))  # fmt: skip
+    k = reference.kmer[0]
+    figures.append(plot_kmer_spectra(reference.spectra[k], kmer_spectrum(generated, k), k,
+                                     out / f"kmer_spectrum_k{k}.png"))  # fmt: skip
+    return figures

@@ -246,7 +246,6 @@ def discriminability(
         ``{"auroc", "epochs", "train", "valid", "test", "seed"}`` (split sizes per class summed).
     """
     import torch
-    from torch import nn
 
     real, generated = _tokens(real, "real"), _tokens(generated, "generated")
     rng = np.random.default_rng(seed)
@@ -267,10 +266,21 @@ def discriminability(
     }  # fmt: skip
     if min(len(data[name][1]) for name in data) == 0:
         raise D3InputError("discriminability needs at least 10 sequences on each side")
-    generator = torch.Generator().manual_seed(seed)
+    # Initialisation, batch order and dropout all draw from seeded generators, and the caller's
+    # global random state is left as it was: the same inputs and seed give the same AUROC.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _discriminator(real.shape[1]).to(device)
+        return _train_discriminator(data, real.shape[1], seed=seed, max_epochs=max_epochs,
+                                    patience=patience, batch_size=batch_size, lr=lr,
+                                    device=device)  # fmt: skip
+
+
+def _train_discriminator(data, length, *, seed, max_epochs, patience, batch_size, lr, device):
+    import torch
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(seed)
+    model = _discriminator(length).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
     x_train, y_train = data["train"]

@@ -100,6 +100,14 @@ class TrainingSection:
     val_batches: int | None = None  # validation batches per check; None = the whole split
     checkpoint_every_n_steps: int = 5000
     log_every_n_steps: int = 50
+    # Sampling during training (off unless sample_eval_every_n_steps is set): every N steps,
+    # design sequences for the first sample_eval_labels validation labels with the EMA weights,
+    # log their SP-MSE (val/sp_mse) and keep the best as checkpoints/best_sp_mse.ckpt.
+    sample_eval_every_n_steps: int | None = None
+    sample_eval_labels: int = 128
+    sample_eval_steps: int = 32  # sampler steps (analytic)
+    sample_eval_scorer: str = "oracle"  # "oracle" (needs sample_eval_oracle) or "ground_truth"
+    sample_eval_oracle: str | None = None  # oracle checkpoint file
 
 
 @dataclass
@@ -374,6 +382,20 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
         _fail("training.time_eps", tr.time_eps, "a number in (0, 1)")
     if tr.grad_clip is not None and not tr.grad_clip > 0:
         _fail("training.grad_clip", tr.grad_clip, "a positive number or null")
+    if tr.sample_eval_every_n_steps is not None:
+        if tr.sample_eval_every_n_steps < 1:
+            _fail("training.sample_eval_every_n_steps", tr.sample_eval_every_n_steps,
+                  "a positive integer or null")  # fmt: skip
+        if tr.sample_eval_labels < 2 or tr.sample_eval_steps < 1:
+            _fail("training.sample_eval_labels/steps",
+                  [tr.sample_eval_labels, tr.sample_eval_steps],
+                  "at least 2 labels and 1 step")  # fmt: skip
+        if tr.sample_eval_scorer not in ("oracle", "ground_truth"):
+            _fail("training.sample_eval_scorer", tr.sample_eval_scorer,
+                  "'oracle' or 'ground_truth'")  # fmt: skip
+        if tr.sample_eval_scorer == "oracle" and not tr.sample_eval_oracle:
+            _fail("training.sample_eval_oracle", tr.sample_eval_oracle,
+                  "an oracle checkpoint file when sample_eval_scorer is 'oracle'")  # fmt: skip
     if tr.precision not in PRECISIONS:
         _fail("training.precision", tr.precision, f"one of {', '.join(PRECISIONS)}")
     if cfg.graph.type != "uniform":

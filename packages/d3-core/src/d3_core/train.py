@@ -160,6 +160,82 @@ class LastCheckpoint(Callback):
             self._saved_at = trainer.global_step
 
 
+class SampleEvaluation(Callback):
+    """Designs sequences during training and keeps the checkpoint whose designs score best.
+
+    Every `every_n_steps` optimizer steps it samples one sequence for each of the first
+    `n_labels` validation labels (fixed seeds, the analytic predictor) with the EMA weights
+    swapped in, scores them against the real validation sequences of those labels (SP-MSE by the
+    dataset's oracle or planted rule), logs ``val/sp_mse`` and saves ``best_sp_mse.ckpt`` when it
+    improves. The training weights are restored afterwards and the global random state is left
+    as it was, so training continues exactly as without it; the best value is saved with the
+    run, so a resumed run keeps comparing with it.
+    """
+
+    def __init__(self, path: Path, cfg: DictConfig) -> None:
+        tr = cfg.training
+        self.path, self.every = path, tr.sample_eval_every_n_steps
+        self.n_labels, self.steps = tr.sample_eval_labels, tr.sample_eval_steps
+        self.scorer, self.oracle = tr.sample_eval_scorer, tr.sample_eval_oracle
+        self.best = float("inf")
+        self._reference = None
+
+    def _prepare(self, trainer: L.Trainer, pl_module: L.LightningModule) -> tuple:
+        import numpy as np
+
+        from d3_core.registry import load_dataset_plugin
+
+        if self._reference is None:
+            val = trainer.datamodule.val
+            n = min(self.n_labels, len(val))
+            tokens = np.stack([val[i][0].numpy() for i in range(n)])
+            labels = np.stack([val[i][1].numpy() for i in range(n)]).astype(np.float32)
+            plugin = load_dataset_plugin(pl_module.dataset_name)
+            if self.scorer == "oracle":
+                from d3_core.oracle import load_oracle
+
+                oracle = load_oracle(self.oracle, plugin.load("oracle"))
+                score = oracle.predict
+            else:
+                truth = plugin.load("ground_truth")
+                score = lambda t: np.asarray(truth(t))  # noqa: E731
+            self._reference = (labels, score, score(tokens))
+        return self._reference
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        from types import SimpleNamespace
+
+        from d3_core.generate import sample_sequences
+        from d3_core.metrics import sp_mse
+
+        step = trainer.global_step
+        if step == 0 or step % self.every:
+            return
+        labels, score, f_real = self._prepare(trainer, pl_module)
+        model = pl_module.score_model
+        was_training = model.training
+        with torch.random.fork_rng(devices=[]), pl_module.ema.average_parameters(model):
+            model.eval()
+            loaded = SimpleNamespace(model=model, graph=pl_module.graph, noise=pl_module.noise,
+                                     cfg=pl_module.cfg)  # fmt: skip
+            run = sample_sequences(loaded, labels, seed=0, steps=self.steps,
+                                   predictor="analytic", progress=False)  # fmt: skip
+        model.train(was_training)
+        value = sp_mse(f_real, score(run.tokens))
+        # Straight to the loggers, in the rows of the step just trained (as train/loss is).
+        for logger in trainer.loggers:
+            logger.log_metrics({"val/sp_mse": value}, step=step - 1)
+        if value < self.best:
+            self.best = value
+            trainer.save_checkpoint(self.path, weights_only=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = float(state_dict["best"])
+
+
 class StepProgressBar(TQDMProgressBar):
     """Lightning's bar, counting optimizer steps of the whole run rather than epochs.
 
@@ -292,6 +368,11 @@ def build_trainer(
         log_every_n_steps=min(tr.log_every_n_steps, max(1, tr.max_steps - first_step)),
         use_distributed_sampler=False,  # D3DataModule shards every step's batch itself
         callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best]
+        + (
+            [SampleEvaluation(run.checkpoints / "best_sp_mse.ckpt", cfg)]
+            if tr.sample_eval_every_n_steps
+            else []
+        )
         + ([StepProgressBar()] if progress else []),
         logger=loggers,
         plugins=[AtomicCheckpointIO()],

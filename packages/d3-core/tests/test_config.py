@@ -19,7 +19,8 @@ from d3_core.errors import D3ConfigError, PluginError
 TRAINING_KEYS = (
     "batch_size, micro_batch, max_steps, lr, betas, adam_eps, weight_decay, warmup_steps, "
     "grad_clip, ema_decay, time_eps, seed, precision, num_workers, val_every_n_steps, "
-    "val_batches, checkpoint_every_n_steps, log_every_n_steps"
+    "val_batches, checkpoint_every_n_steps, log_every_n_steps, sample_eval_every_n_steps, "
+    "sample_eval_labels, sample_eval_steps, sample_eval_scorer, sample_eval_oracle"
 )
 SECTIONS = "dataset, model, noise, graph, training, sampling, trainer"
 

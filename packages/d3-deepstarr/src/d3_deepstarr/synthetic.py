@@ -31,9 +31,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from d3_core.data import tokens_to_onehot
 from d3_core.io import atomic_path
+from d3_core.splitfiles import write_onehot_splits
 from d3_core.synthetic import Motif, MotifRule, check_size, check_tokens
+from d3_deepstarr.data import split_keys
 from d3_deepstarr.plugin import PLUGIN
 
 __all__ = [
@@ -104,24 +105,6 @@ SIZES = {
 }
 """Sequences in (train, valid, test) for each ``size`` of `write_synthetic`."""
 
-SPLITS = ("train", "valid", "test")
-_CHUNK = 16_384  # sequences generated and written at a time: bounds memory for "full"
-
-
-def _onehot_storage(n: int) -> dict:
-    """HDF5 storage of an (n, 4, L) one-hot array: float32 as published, gzip-compressed.
-
-    Byte-shuffled gzip level 1 stores one-hot ten times smaller than raw float32 and reads
-    back faster than it (measured: 8,000 sequences in 0.19 s instead of 0.31 s).
-    """
-    return {
-        "dtype": "float32",
-        "chunks": (min(n, 256), 4, PLUGIN.sequence_length),
-        "compression": "gzip",
-        "compression_opts": 1,
-        "shuffle": True,
-    }
-
 
 def ground_truth(tokens: object) -> np.ndarray:
     """The rule's noise-free labels (Dev, Hk) of any sequences, from their motif counts.
@@ -171,16 +154,10 @@ def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "smal
         D3ConfigError: Unknown ``size``, or a seed that is not a non-negative integer.
     """
     sizes = check_size(size, seed, SIZES)
-    length, width = PLUGIN.sequence_length, PLUGIN.label_width
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         out.attrs["synthetic"] = f"d3-deepstarr {PLUGIN.version} synthetic rule, seed {seed}"
-        for index, (split, n) in enumerate(zip(SPLITS, sizes, strict=True)):
-            x = out.create_dataset(f"X_{split}", shape=(n, 4, length), **_onehot_storage(n))
-            y = out.create_dataset(f"Y_{split}", shape=(n, width), dtype="float32")
-            rng = np.random.default_rng([seed, index])
-            for start in range(0, n, _CHUNK):
-                tokens, labels = synthetic_split(rng, min(_CHUNK, n - start))
-                stop = start + len(tokens)
-                x[start:stop] = tokens_to_onehot(tokens, layout="NCL")  # (n, 4, L)
-                y[start:stop] = labels
+        write_onehot_splits(
+            out, draw=synthetic_split, sizes=sizes, seed=seed, keys=split_keys, layout="NCL",
+            length=PLUGIN.sequence_length, width=PLUGIN.label_width,
+        )  # fmt: skip
     return Path(path)

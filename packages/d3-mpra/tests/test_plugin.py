@@ -27,8 +27,7 @@ class TestMPRAPlugin(DatasetPluginConformance):
 
 def test_the_plugin_declares_every_component():
     plugin = load_dataset_plugin("mpra")
-    # The MPRA oracle arrives in a later release.
-    assert all(plugin.provides(c) for c in COMPONENTS if c != "oracle")
+    assert all(plugin.provides(component) for component in COMPONENTS)
     assert plugin.ready
 
 

@@ -77,11 +77,14 @@ class OracleSpec:
 
     Attributes:
         name: What the oracle is, for reports, e.g. ``"DeepSTARR CNN (de Almeida et al. 2022)"``.
-        build: ``build() -> nn.Module`` mapping one-hot (N, 4, L) float to (N, F).
+        build: ``build(**sizes) -> nn.Module`` mapping one-hot (N, 4, L) float to (N, F);
+            ``build()`` gives the published network.
         output_names: One name per output, e.g. ``("Dev", "Hk")``.
         prefixes: Key prefixes of the published checkpoints' ``state_dict``, tried in order.
         recipe: The published training recipe.
         published: Published test metrics, for reports (e.g. ``{"pearson": [0.68, 0.74]}``).
+        sizes_from_weights: ``f(state_dict) -> build kwargs`` for sizes a checkpoint decides
+            (e.g. the output width); None when every size is fixed.
     """
 
     name: str
@@ -90,6 +93,7 @@ class OracleSpec:
     prefixes: tuple[str, ...] = ("model.",)
     recipe: OracleRecipe = field(default_factory=OracleRecipe)
     published: dict[str, Any] = field(default_factory=dict)
+    sizes_from_weights: Callable[[dict[str, Tensor]], dict[str, Any]] | None = None
 
 
 def tokens_to_input(tokens: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -228,6 +232,9 @@ def load_oracle(
     model = spec.build()
     expected = model.state_dict()
     weights, prefix = _split_prefix(weights, set(expected), spec.prefixes, path)
+    if spec.sizes_from_weights is not None:
+        model = spec.build(**spec.sizes_from_weights(weights))
+        expected = model.state_dict()
     missing, unexpected, mismatched = weight_mismatches(expected, weights)
     if missing or unexpected or mismatched:
         raise CheckpointError(

@@ -27,5 +27,6 @@ PLUGIN = DatasetPlugin(
     data_loader="d3_mpra.data:load_data",
     synthetic_data="d3_mpra.synthetic:write_synthetic",
     ground_truth="d3_mpra.synthetic:ground_truth",
+    oracle="d3_mpra.oracle:ORACLE",
     data_suffix=".h5",
 )

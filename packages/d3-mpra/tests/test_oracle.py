@@ -1,0 +1,122 @@
+"""The MPRA oracle: SPEC §12's layer names and sizes, strict loading, the published forward."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from d3_core.errors import CheckpointError
+from d3_core.oracle import load_oracle, tokens_to_input
+from d3_mpra.oracle import ORACLE, MPRAOracle
+
+
+def _bn(prefix: str, width: int) -> list:
+    return [(f"{prefix}.{k}", s) for k, s in (("weight", (width,)), ("bias", (width,)),
+            ("running_mean", (width,)), ("running_var", (width,)), ("num_batches_tracked", ()))]  # fmt: skip
+
+
+def _block(prefix: str, width: int, dilations: int) -> list:
+    keys = [(f"{prefix}.block.0.weight", (width, width, 3)), (f"{prefix}.block.0.bias", (width,)),
+            *_bn(f"{prefix}.block.1", width)]  # fmt: skip
+    for i in range(dilations):
+        keys += [(f"{prefix}.block.{4 * i + 4}.weight", (width, width, 3)),
+                 *_bn(f"{prefix}.block.{4 * i + 5}", width)]  # fmt: skip
+    return keys
+
+
+# SPEC's oracle-state-dict-keys.txt for the MPRA oracle (under the Lightning prefix "model.").
+SPEC_KEYS = [
+    ("conv1.0.weight", (196, 4, 15)), ("conv1.0.bias", (196,)), *_bn("conv1.1", 196),
+    *_block("res1.0", 196, 4),
+    ("conv2.0.weight", (256, 196, 5)), ("conv2.0.bias", (256,)), *_bn("conv2.1", 256),
+    *_block("res2.0", 256, 3),
+    ("conv3.0.weight", (256, 256, 3)), ("conv3.0.bias", (256,)), *_bn("conv3.1", 256),
+    *_block("res3.0", 256, 1),
+    ("fc4.weight", (512, 1536)), ("fc4.bias", (512,)), *_bn("batchnorm4", 512),
+    ("fc5.weight", (256, 512)), ("fc5.bias", (256,)), *_bn("batchnorm5", 256),
+    ("fc6.weight", (3, 256)), ("fc6.bias", (3,)),
+]  # fmt: skip
+
+
+def _spec_weights(outputs: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    weights = {}
+    for name, shape in SPEC_KEYS:
+        if name.startswith("fc6"):
+            shape = (outputs, *shape[1:])
+        if name.endswith("num_batches_tracked"):
+            weights[name] = torch.tensor(500)
+        elif name.endswith("running_var"):
+            weights[name] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            weights[name] = torch.randn(shape, generator=generator) * 0.05
+    return weights
+
+
+def _published_file(path, weights, prefix="model."):
+    torch.save({"epoch": 30, "state_dict": {prefix + k: v for k, v in weights.items()},
+                "hyper_parameters": {"lr": 0.001}}, path)  # fmt: skip
+    return path
+
+
+def _spec_forward(w, x):
+    """SPEC §12 with functional ops, eval mode."""
+
+    def bn(h, p):
+        return F.batch_norm(h, w[p + ".running_mean"], w[p + ".running_var"], w[p + ".weight"],
+                            w[p + ".bias"], training=False, eps=1e-5)  # fmt: skip
+
+    def conv(h, p, dilation=1, bias=True):
+        weight = w[p + ".weight"]
+        pad = dilation * (weight.shape[-1] // 2)
+        return F.conv1d(h, weight, w[p + ".bias"] if bias else None, padding=pad,
+                        dilation=dilation)  # fmt: skip
+
+    def residual(h, p, dilations, pool):
+        y = bn(conv(h, f"{p}.block.0"), f"{p}.block.1")
+        for i, d in enumerate(dilations):
+            y = bn(
+                conv(F.relu(y), f"{p}.block.{4 * i + 4}", d, bias=False), f"{p}.block.{4 * i + 5}"
+            )
+        return F.max_pool1d(F.relu(y + h), pool)
+
+    x = F.elu(bn(conv(x, "conv1.0"), "conv1.1"))
+    x = residual(x, "res1.0", (1, 2, 4, 8), 4)
+    x = F.relu(bn(conv(x, "conv2.0"), "conv2.1"))
+    x = residual(x, "res2.0", (1, 2, 4), 4)
+    x = F.relu(bn(conv(x, "conv3.0"), "conv3.1"))
+    x = residual(x, "res3.0", (1,), 2).reshape(len(x), -1)
+    x = F.relu(bn(x @ w["fc4.weight"].T + w["fc4.bias"], "batchnorm4"))
+    x = F.relu(bn(x @ w["fc5.weight"].T + w["fc5.bias"], "batchnorm5"))
+    return x @ w["fc6.weight"].T + w["fc6.bias"]
+
+
+def test_the_network_has_the_published_keys_shapes_and_size():
+    model = MPRAOracle()
+    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == SPEC_KEYS
+    assert sum(p.numel() for p in model.parameters()) == 3_143_579
+
+
+def test_a_published_checkpoint_loads_strictly_and_predicts_as_the_spec_forward(tmp_path):
+    weights = _spec_weights()
+    oracle = load_oracle(_published_file(tmp_path / "mpra.ckpt", weights), ORACLE)
+    tokens = np.random.default_rng(0).integers(0, 4, size=(5, 200))
+    expected = _spec_forward(weights, tokens_to_input(torch.as_tensor(tokens))).numpy()
+    assert np.allclose(oracle.predict(tokens, batch_size=2), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_output_width_is_read_from_the_weights(tmp_path):
+    oracle = load_oracle(_published_file(tmp_path / "two.ckpt", _spec_weights(outputs=2)), ORACLE)
+    assert oracle.predict(np.zeros((4, 200), dtype=np.int64)).shape == (4, 2)
+
+
+def test_a_checkpoint_under_another_prefix_or_of_another_shape_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match=re.escape("its keys start with 'net.'")):
+        load_oracle(_published_file(tmp_path / "a.ckpt", _spec_weights(), prefix="net."), ORACLE)
+    weights = _spec_weights()
+    weights["fc4.weight"] = torch.zeros(512, 1024)  # a network for another length
+    message = "shape mismatches ['fc4.weight: checkpoint (512, 1024) vs model (512, 1536)']"
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_oracle(_published_file(tmp_path / "b.ckpt", weights), ORACLE)

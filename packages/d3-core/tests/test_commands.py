@@ -173,7 +173,7 @@ def test_demo_makes_data_trains_samples_and_scores_printing_where_everything_wen
     printed = capsys.readouterr().out
     assert printed.startswith(f"run directory: {out.resolve()}\n[1/5] writing synthetic toy data")
     stages = ("[2/5] training", "[3/5] training the toy CNN on the same data",
-              "[4/5] sampling for the first 256 test labels, then [5/5] scoring")  # fmt: skip
+              "[4/5] sampling for the first test labels (up to 256), then [5/5] scoring")  # fmt: skip
     for stage in stages:
         assert stage in printed
     report = json.loads((out / "eval" / "report.json").read_text())

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from d3_core.data import tokens_to_onehot
+from d3_core.data import label_names_of, tokens_to_onehot
 from d3_core.errors import D3InputError
 from d3_core.splitfiles import SPLITS, read_onehot_splits
 
@@ -85,3 +85,32 @@ def test_labels_of_the_wrong_width_or_row_count_are_refused(plugin):
         D3InputError, match=re.escape("f.h5:Y_train: 4 label rows but X_train holds 5 sequences")
     ):
         read(data, plugin)
+
+
+class Attributed(dict):
+    """A mapping of arrays with HDF5-style attributes."""
+
+    def __init__(self, data, **attrs):
+        super().__init__(data)
+        self.attrs = attrs
+
+
+def test_label_names_stored_in_the_file_reach_every_split(plugin):
+    splits = read(Attributed(arrays(), label_names=np.array([b"first", b"second"])), plugin)
+    assert {s.label_names for s in splits.values()} == {("first", "second")}
+    assert read(arrays(), plugin)["train"].label_names is None
+
+
+@pytest.mark.parametrize("names", [["a"], ["a", "a"], ["a", ""], "ab"])
+def test_label_names_that_do_not_name_each_column_once_are_refused(plugin, names):
+    with pytest.raises(D3InputError, match=r"^f\.h5: attribute label_names: label names "):
+        read(Attributed(arrays(), label_names=names), plugin)
+
+
+def test_a_renaming_config_wins_over_the_file_which_wins_over_the_default(plugin):
+    named = read(Attributed(arrays(), label_names=["x", "y"]), plugin)
+    assert label_names_of(plugin, named, ["a", "b"]) == ("data file", ("x", "y"))
+    assert label_names_of(plugin, named, ["p", "q"]) == ("config", ("p", "q"))
+    assert label_names_of(plugin, read(arrays(), plugin), None) == ("default", ("a", "b"))
+    with pytest.raises(D3InputError, match="not 2 distinct non-empty names"):
+        label_names_of(plugin, named, ["p"])

@@ -76,24 +76,3 @@ def test_a_variant_rejects_the_other_architectures_config():
         D3ConfigError, match=r"^DeepSTARRConvScoreModel takes a ConvConfig, got TransformerConfig$"
     ):
         DeepSTARRConvScoreModel(_config(TransformerConfig, SMALL_TRAN))
-
-
-@pytest.mark.parametrize("arch", ["transformer", "conv"])
-def test_the_paper_size_module_takes_one_training_step_on_cpu(arch):
-    """The paper preset's DeepSTARR module, optimizer and EMA take a real step (batch 2)."""
-    from d3_core.train import create_lightning_module
-    from d3_core.training import train_step
-
-    torch.manual_seed(0)
-    cfg = resolve_config("deepstarr", arch, preset="paper")
-    module = create_lightning_module(cfg, "deepstarr")
-    model = module.score_model.train()
-    assert count_parameters(model) == (92_389_124 if arch == "transformer" else 13_400_857)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.training.lr)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    x0 = torch.randint(0, 4, (2, 249))
-    loss = train_step(model, optimizer, module.ema, x0, torch.randn(2, 2), graph=module.graph,
-                      noise=module.noise, micro_batch=1)  # fmt: skip
-    assert torch.isfinite(loss) and loss > 0
-    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
-    assert module.ema.num_updates == 1

@@ -21,6 +21,7 @@ class TestDeepSTARRPlugin(DatasetPluginConformance):
     research_fourier_embed = ("transformer",)
     research_conv_label_width: ClassVar[dict[str, int | None]] = {"transformer": 2, "conv": 2}
     research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 266, "conv": 264}  # SPEC §10 A
+    paper_parameters: ClassVar[dict[str, int]] = {"transformer": 92_389_124, "conv": 13_400_857}
 
 
 def test_the_plugin_declares_every_component():

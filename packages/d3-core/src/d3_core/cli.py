@@ -307,6 +307,12 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument("--data", help="data file (default: the one the model trained on)")
     evaluate.add_argument("--oracle", help="oracle checkpoint (published or `d3 oracle train`)")
     evaluate.add_argument(
+        "--oracle-names",
+        metavar="FILE",
+        help="the oracle's output-names file, for oracles that have one (Sei: target.sei.names; "
+        "default: beside the checkpoint)",
+    )
+    evaluate.add_argument(
         "--ground-truth",
         action="store_true",
         help="also score by the synthetic data's planted rule",
@@ -319,6 +325,14 @@ def _add_evaluate(commands) -> None:
     )
     evaluate.add_argument(
         "--replicates", type=_positive, default=1, help="independent sample sets (default: 1)"
+    )
+    evaluate.add_argument(
+        "--paired-repeat",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="K samples per test label, each paired with it, SP-MSE pooled over all pairs (the "
+        "promoter literature's protocol; default: 1)",
     )
     evaluate.add_argument(
         "--kmer",

@@ -393,8 +393,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate_run(
         dataset=args.dataset, arch=args.arch, model_path=args.model_path, data=args.data,
-        oracle_path=args.oracle, samples=args.samples, ground_truth=args.ground_truth,
-        num_samples=args.num_samples, replicates=args.replicates, kmer=args.kmer,
+        oracle_path=args.oracle, oracle_names=args.oracle_names, samples=args.samples, ground_truth=args.ground_truth,
+        num_samples=args.num_samples, replicates=args.replicates, paired_repeat=args.paired_repeat, kmer=args.kmer,
         discriminator=not args.no_discriminator, plots=not args.no_plots, steps=args.steps, predictor=args.predictor,
         seed=args.seed, batch_size=args.batch_size, device=args.device,
         trusted=args.trust_checkpoint, out=Path(args.out), force=args.force,

@@ -18,6 +18,9 @@ __all__ = [
     "StepBatchSampler",
     "TokenDataset",
     "check_example",
+    "check_label_names",
+    "label_names_of",
+    "onehot_error",
     "onehot_to_tokens",
     "tokens_to_onehot",
 ]
@@ -57,15 +60,30 @@ def onehot_to_tokens(onehot, *, layout: str, source: str) -> np.ndarray:
         block = np.asarray(onehot[start : start + _CHUNK])
         if layout == "NCL":
             block = block.transpose(0, 2, 1)  # (n, 4, L) -> (n, L, 4)
-        valid = ((block == 0) | (block == 1)).all(axis=-1) & (block.sum(axis=-1) == 1)
-        if not valid.all():
-            row, pos = np.argwhere(~valid)[0]
-            raise D3InputError(
-                f"{source}: sequence {start + row}, position {pos} is not one-hot A/C/G/T "
-                f"(channels {block[row, pos].tolist()}); every position needs one 1 and three 0s"
-            )
+        error = onehot_error(block, start, source)
+        if error:
+            raise D3InputError(error)
         tokens[start : start + len(block)] = block.argmax(axis=-1)
     return tokens
+
+
+def onehot_error(block: np.ndarray, first_row: int, source: str) -> str | None:
+    """Why one-hot rows (n, L, 4) are not DNA, naming the first bad sequence and position; None
+    when every position is exactly one of A/C/G/T.
+
+    Args:
+        block: (n, L, 4) one-hot rows, any numeric dtype.
+        first_row: The index of the block's first row in its whole array, for the message.
+        source: Where the array comes from, e.g. ``"data.h5:X_train"``.
+    """
+    valid = ((block == 0) | (block == 1)).all(axis=-1) & (block.sum(axis=-1) == 1)
+    if valid.all():
+        return None
+    row, pos = np.argwhere(~valid)[0]
+    return (
+        f"{source}: sequence {first_row + row}, position {pos} is not one-hot A/C/G/T "
+        f"(channels {block[row, pos].tolist()}); every position needs one 1 and three 0s"
+    )
 
 
 def tokens_to_onehot(tokens, *, layout: str = "NLC", dtype=np.float32) -> np.ndarray:
@@ -82,12 +100,20 @@ class TokenDataset(Dataset):
         tokens: (N, L) integer tokens in [0, 4).
         labels: (N, S) or (N, L, S) float labels.
         source: Where the data comes from, for error messages.
+        label_names: The names the data file gives its label columns, if it names them.
 
     Raises:
         D3InputError: Shapes disagree, tokens are out of range or labels are not finite.
     """
 
-    def __init__(self, tokens, labels, *, source: str = "dataset") -> None:
+    def __init__(
+        self,
+        tokens,
+        labels,
+        *,
+        source: str = "dataset",
+        label_names: tuple[str, ...] | None = None,
+    ) -> None:
         tokens = np.asarray(tokens)
         labels = np.asarray(labels, dtype=np.float32)
         if tokens.ndim != 2:
@@ -105,12 +131,72 @@ class TokenDataset(Dataset):
         self.tokens = torch.from_numpy(tokens.astype(np.uint8, copy=False))
         self.labels = torch.from_numpy(labels)
         self.source = source
+        self.label_names = tuple(label_names) if label_names is not None else None
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.tokens[index].long(), self.labels[index]
+
+
+def check_label_names(names: Any, *, width: int, source: str) -> tuple[str, ...]:
+    """Label names read from a file or a config, checked: `width` distinct non-empty strings.
+
+    Args:
+        names: A sequence of names (bytes are decoded as UTF-8, as HDF5 attributes store them).
+        width: The dataset's number of label columns.
+        source: Where the names come from, for error messages.
+
+    Raises:
+        D3InputError: Not a sequence of `width` distinct non-empty strings.
+    """
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__len__"):
+        raise D3InputError(
+            f"{source}: label names must be a list of {width} strings, got {names!r}"
+        )
+    decoded = [n.decode() if isinstance(n, bytes) else n for n in list(names)]
+    if (
+        len(decoded) != width
+        or not all(isinstance(n, str) and n.strip() for n in decoded)
+        or len(set(decoded)) != width
+    ):
+        raise D3InputError(
+            f"{source}: label names {decoded!r} are not {width} distinct non-empty names, one "
+            f"per label column"
+        )
+    return tuple(str(n) for n in decoded)
+
+
+def label_names_of(
+    plugin: Any, splits: dict[str, Any] | None = None, configured: Any = None
+) -> tuple[str, tuple[str, ...]]:
+    """The names of a dataset's label columns and where they come from.
+
+    A config that renames the labels (``dataset.label_names`` other than the plugin's default)
+    wins; otherwise the names the data file stores (e.g. an HDF5 ``label_names`` attribute);
+    otherwise the plugin's default.
+
+    Args:
+        plugin: The dataset's `d3_core.registry.DatasetPlugin`.
+        splits: The loader's splits, whose datasets may carry ``label_names`` from the file.
+        configured: ``dataset.label_names`` of a config, if there is one.
+
+    Returns:
+        (``"config"`` | ``"data file"`` | ``"default"``, the names).
+    """
+    default = tuple(plugin.label_names)
+    if configured is not None:
+        configured = check_label_names(
+            list(configured), width=plugin.label_width, source="config dataset.label_names"
+        )
+        if configured != default:
+            return "config", configured
+    for dataset in (splits or {}).values():
+        names = getattr(dataset, "label_names", None)
+        if names is not None:
+            return "data file", tuple(names)
+    return "default", default
 
 
 def check_example(example: object, *, length: int, label_shape: tuple[int, ...]) -> None:

@@ -169,8 +169,13 @@ class _Reference:
     kmer: tuple[int, ...]
     discriminator: bool
     seed: int
+    requested: dict[str, np.ndarray] = field(default_factory=dict)  # labels per scorer's terms
     f_real: dict[str, np.ndarray] = field(default_factory=dict)
     spectra: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def labels_for(self, scorer: str) -> np.ndarray:
+        """The requested labels in the terms of a scorer's outputs (its targets)."""
+        return self.requested.get(scorer, self.labels)
 
     def __post_init__(self) -> None:
         self.f_real = {name: np.asarray(fn(self.real)) for name, (fn, _) in self.scorers.items()}
@@ -192,7 +197,7 @@ def set_metrics(reference: _Reference, tokens: np.ndarray, *, paired: bool) -> d
         f_real, f_set = reference.f_real[name], np.asarray(score(tokens))
         if paired:
             out[f"sp_mse.{name}"] = sp_mse(f_real, f_set)
-            labels = reference.labels
+            labels = reference.labels_for(name)
             if labels.ndim == 2 and labels.shape == f_set.shape:
                 for label, r in zip(names, pearson(labels, f_set), strict=True):
                     out[f"pearson.{name}.{label}"] = float(r)
@@ -225,7 +230,13 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
         "## Metrics (SPEC §13)",
         "",
         f"Samples: mean ± sd over {replicates} replicate(s). Floor: real validation sequences "
-        "against the real test set. Ceiling: uniform random sequences.",
+        "against the real test set. Ceiling: uniform random sequences."
+        + (
+            f" Paired protocol: {metrics['parameters']['paired_repeat']} samples per test label; "
+            "the mean SP-MSE is the SP-MSE pooled over every (label, sample) pair."
+            if metrics["parameters"].get("paired_repeat", 1) > 1
+            else ""
+        ),
         "",
         "| metric | samples | shuffled labels | floor (valid vs test) | ceiling (random) |",
         "|---|---|---|---|---|",
@@ -251,11 +262,13 @@ def evaluate_run(
     model_path: str | Path | None = None,
     data: str | Path | None = None,
     oracle_path: str | Path | None = None,
+    oracle_names: str | Path | None = None,
     samples: str | Path | None = None,
     samples_dir: Path | None = None,
     ground_truth: bool = False,
     num_samples: int | None = None,
     replicates: int = 1,
+    paired_repeat: int = 1,
     kmer: Sequence[int] = (6,),
     discriminator: bool = True,
     plots: bool = True,
@@ -304,8 +317,15 @@ def evaluate_run(
             "nothing to score with: give --oracle FILE (the dataset's oracle weights; `d3 oracle "
             "train` makes one) or --ground-truth (the planted rule of synthetic data)"
         )
+    if paired_repeat < 1 or (paired_repeat > 1 and replicates != 1):
+        raise D3InputError("--paired-repeat must be at least 1; give it or --replicates, not both")
+    # k samples per test label, each paired with it: k sets of one sample per label, whose
+    # SP-MSE pooled over all N·k pairs is the mean over the sets.
+    replicates = max(replicates, paired_repeat)
     if replicates < 1 or (samples is not None and replicates != 1):
-        raise D3InputError("--replicates must be at least 1, and 1 with --samples")
+        raise D3InputError(
+            "--replicates and --paired-repeat must be at least 1, and 1 with --samples"
+        )
     kmer = tuple(sorted(set(kmer)))
     out = Path(out)
     if (out / "report.json").exists() and not force:
@@ -326,6 +346,11 @@ def evaluate_run(
     if not data:
         raise D3InputError("give --data: the dataset file whose test split is the reference")
     splits = plugin.load("data_loader")(data)
+    from d3_core.data import label_names_of
+
+    _, label_names = label_names_of(
+        plugin, splits, loaded.cfg.dataset.label_names if loaded is not None else None
+    )
     test = splits["test"]
     n = min(num_samples or len(test), len(test))
     real = test.tokens[:n].numpy()
@@ -368,32 +393,36 @@ def evaluate_run(
                           "labels_from": f"first {n} test labels of {data}", "seed": seed + r,
                           "steps": steps, "predictor": predictor}  # fmt: skip
             folder = base_dir if r == 0 else base_dir.with_name(f"{base_dir.name}-r{r}")
-            write_samples(folder, run, names=list(plugin.label_names), provenance=provenance)
+            write_samples(folder, run, names=list(label_names), provenance=provenance)
         sampling = {"steps": steps, "predictor": predictor, "seeds": [seed + r for r in
                     range(replicates)], "batch_size": batch_size, "seconds": seconds}  # fmt: skip
         sequences_from = f"{loaded.path} (sampled)"
 
     scorers: dict[str, tuple[Scorer, tuple[str, ...]]] = {}
+    requested: dict[str, np.ndarray] = {"ground_truth": labels}  # labels in each scorer's terms
     oracle_info = None
     if oracle_path is not None:
         from d3_core.oracle import load_oracle
 
-        spec = plugin.load("oracle")
-        oracle = load_oracle(oracle_path, spec, device=device, trusted=trusted)
+        oracle = load_oracle(oracle_path, plugin.load("oracle"), device=device, trusted=trusted,
+                             names=oracle_names)  # fmt: skip
         oracle_info = oracle.describe()
+        say(f"oracle: {oracle.spec.name} ({'; '.join(oracle.notes)})")
         scorers["oracle"] = (
-            lambda tokens: oracle.predict(tokens, batch_size=512, progress=progress),
-            tuple(spec.output_names),
+            lambda tokens: oracle.predict(
+                tokens, batch_size=oracle.spec.predict_batch, progress=progress
+            ),
+            oracle.output_names,
         )
+        requested["oracle"] = oracle.spec.targets_of(labels)
     if ground_truth:
         truth = plugin.load("ground_truth")
-        scorers["ground_truth"] = (lambda tokens: np.asarray(truth(tokens)),
-                                   tuple(plugin.label_names))  # fmt: skip
+        scorers["ground_truth"] = (lambda tokens: np.asarray(truth(tokens)), label_names)
     say(f"scoring with {' and '.join(scorers)}: every SPEC §13 metric, {len(sets)} set(s) and "
         f"three baselines")  # fmt: skip
     reference = _Reference(
         real=real, labels=labels, train=splits["train"].tokens.numpy(), scorers=scorers,
-        kmer=kmer, discriminator=discriminator and n >= 20, seed=seed,
+        kmer=kmer, discriminator=discriminator and n >= 20, seed=seed, requested=requested,
     )  # fmt: skip
     per_set = [set_metrics(reference, tokens, paired=True) for tokens in sets]
     rng = np.random.default_rng(seed)
@@ -411,6 +440,9 @@ def evaluate_run(
     metrics = {
         "parameters": {
             "replicates": len(sets),
+            "paired_repeat": paired_repeat,
+            "paired_protocol": f"{paired_repeat} sample(s) per test label, each paired with it; "
+            "SP-MSE pooled over every pair equals the mean over the sets",
             "kmer_k": list(kmer),
             "js": "Jensen-Shannon distance (sqrt of the divergence, natural log) of pooled "
             "forward-strand k-mer counts",
@@ -428,7 +460,7 @@ def evaluate_run(
         "baselines": baselines,
     }
     scores = {
-        name: conditional_fidelity(fn, real, sets[0], labels, names=names, scorer=(
+        name: conditional_fidelity(fn, real, sets[0], requested[name], names=names, scorer=(
             oracle_info["name"] if name == "oracle" else f"{plugin.distribution} planted rule"),
             seed=seed)
         for name, (fn, names) in scorers.items()
@@ -483,18 +515,23 @@ def _write_plots(out: Path, reference: _Reference, generated: np.ndarray, scores
         plot_kmer_spectra,
         plot_prediction_distributions,
         plot_predictions_vs_requested,
+        plot_profiles,
     )
 
     figures = []
     for name, (score, names) in scorers.items():
         f_real, f_gen = reference.f_real[name], np.asarray(score(generated))
         label = scores[name]["scorer"]
+        requested = reference.labels_for(name)
+        if requested.ndim == 3 and f_gen.shape == requested.shape:  # per-position tracks
+            figures.append(plot_profiles(requested[..., 0], f_gen[..., 0], f_real[..., 0],
+                                         out / f"profiles_{name}.png", scorer=label))  # fmt: skip
         if f_gen.ndim == 2:
             figures.append(plot_prediction_distributions(
                 f_real, f_gen, names, out / f"distributions_{name}.png", scorer=label))  # fmt: skip
-            if reference.labels.shape == f_gen.shape:
+            if reference.labels_for(name).shape == f_gen.shape:
                 figures.append(plot_predictions_vs_requested(
-                    reference.labels, f_gen, f_real, names, out / f"requested_vs_{name}.png",
+                    reference.labels_for(name), f_gen, f_real, names, out / f"requested_vs_{name}.png",
                     scorer=label))  # fmt: skip
     k = reference.kmer[0]
     figures.append(plot_kmer_spectra(reference.spectra[k], kmer_spectrum(generated, k), k,

@@ -85,6 +85,17 @@ class OracleSpec:
         published: Published test metrics, for reports (e.g. ``{"pearson": [0.68, 0.74]}``).
         sizes_from_weights: ``f(state_dict) -> build kwargs`` for sizes a checkpoint decides
             (e.g. the output width); None when every size is fixed.
+        targets: ``f(labels) -> (N, F)`` when the oracle predicts something other than the
+            labels themselves (e.g. a summary of a per-position label); used to train it and
+            to compare its predictions with requested labels. None: the labels are the targets.
+        predict_batch: Sequences per forward pass when scoring; a large network needs fewer.
+        detect: ``f(path) -> bool``, whether a file is this oracle's checkpoint; used for the
+            `alternatives` of another spec.
+        loader: ``f(path, spec=, device=, trusted=, names=) -> Oracle``, for checkpoints that
+            need more than a strict ``state_dict`` load (e.g. an output-names file).
+        alternatives: Other oracles of the dataset a user may bring (e.g. a published network
+            besides the small one d3 trains); `load_oracle` uses the first whose ``detect``
+            accepts the file.
     """
 
     name: str
@@ -94,6 +105,16 @@ class OracleSpec:
     recipe: OracleRecipe = field(default_factory=OracleRecipe)
     published: dict[str, Any] = field(default_factory=dict)
     sizes_from_weights: Callable[[dict[str, Tensor]], dict[str, Any]] | None = None
+    targets: Callable[[Tensor], Tensor] | None = None
+    predict_batch: int = 512
+    detect: Callable[[Path], bool] | None = None
+    loader: Callable[..., Oracle] | None = None
+    alternatives: tuple[OracleSpec, ...] = ()
+
+    def targets_of(self, labels: Any) -> np.ndarray:
+        """The oracle's targets for labels (N, S) or (N, L, S): `targets` applied, or the labels."""
+        labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
+        return (self.targets(labels) if self.targets else labels).numpy()
 
 
 def tokens_to_input(tokens: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -111,6 +132,8 @@ class Oracle:
         source: The checkpoint it was read from (None for a fresh network).
         sha256: The checkpoint's SHA-256.
         notes: How the checkpoint was read.
+        output_names: One name per output; default ``spec.output_names`` (an oracle trained by
+            d3 records the names of the labels it learned).
     """
 
     def __init__(
@@ -121,12 +144,14 @@ class Oracle:
         source: Path | None = None,
         sha256: str | None = None,
         notes: Sequence[str] = (),
+        output_names: Sequence[str] | None = None,
     ) -> None:
         self.spec = spec
         self.model = model.eval()
         self.source = source
         self.sha256 = sha256
         self.notes = tuple(notes)
+        self.output_names = tuple(output_names or spec.output_names)
 
     @property
     def device(self) -> torch.device:
@@ -136,7 +161,7 @@ class Oracle:
         """What a report says about the oracle."""
         return {
             "name": self.spec.name,
-            "outputs": list(self.spec.output_names),
+            "outputs": list(self.output_names),
             "checkpoint": str(self.source) if self.source else None,
             "checkpoint_sha256": self.sha256,
             "notes": list(self.notes),
@@ -172,7 +197,7 @@ class Oracle:
             x = tokens_to_input(tokens[start : start + batch_size].to(device))
             out.append(self.model(x).float().cpu())
         if not out:
-            return np.zeros((0, len(self.spec.output_names)), dtype=np.float32)
+            return np.zeros((0, len(self.output_names)), dtype=np.float32)
         return torch.cat(out).numpy()
 
 
@@ -200,7 +225,12 @@ def _split_prefix(
 
 
 def load_oracle(
-    path: str | os.PathLike, spec: OracleSpec, *, device: Any = "cpu", trusted: bool = False
+    path: str | os.PathLike,
+    spec: OracleSpec,
+    *,
+    device: Any = "cpu",
+    trusted: bool = False,
+    names: str | os.PathLike | None = None,
 ) -> Oracle:
     """Loads an oracle checkpoint strictly by name.
 
@@ -213,6 +243,10 @@ def load_oracle(
         spec: The dataset's oracle declaration.
         device: Where to put the network.
         trusted: Allow a full unpickle for files that need one.
+        names: An output-names file, for oracles that read one (e.g. Sei's
+            ``target.sei.names``; by default found beside the checkpoint).
+
+    A file that one of ``spec.alternatives`` detects as its own is loaded as that oracle.
 
     Raises:
         CheckpointError: Unreadable file, no weights under the prefix, or missing, unexpected
@@ -223,6 +257,11 @@ def load_oracle(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"oracle checkpoint {str(path)!r} does not exist")
+    for other in spec.alternatives:
+        if other.detect is not None and other.detect(path):
+            return load_oracle(path, other, device=device, trusted=trusted, names=names)
+    if spec.loader is not None:
+        return spec.loader(path, spec=spec, device=device, trusted=trusted, names=names)
     payload = load_payload(path, trusted=trusted)
     weights = payload.get("state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
@@ -232,8 +271,9 @@ def load_oracle(
     model = spec.build()
     expected = model.state_dict()
     weights, prefix = _split_prefix(weights, set(expected), spec.prefixes, path)
-    if spec.sizes_from_weights is not None:
-        model = spec.build(**spec.sizes_from_weights(weights))
+    sizes = spec.sizes_from_weights(weights) if spec.sizes_from_weights is not None else {}
+    if sizes:
+        model = spec.build(**sizes)
         expected = model.state_dict()
     missing, unexpected, mismatched = weight_mismatches(expected, weights)
     if missing or unexpected or mismatched:
@@ -244,9 +284,17 @@ def load_oracle(
     model.load_state_dict(weights, strict=True)
     notes = [f"weights under the prefix {prefix!r}"]
     block = payload.get("d3_oracle") if isinstance(payload, dict) else None
-    if isinstance(block, dict) and "test_pearson" in block:
-        notes.append(f"trained by d3; test Pearson {block['test_pearson']}")
-    return Oracle(spec, model.to(device), source=path, sha256=file_sha256(path), notes=notes)
+    names = None
+    if isinstance(block, dict):
+        if "test_pearson" in block:
+            notes.append(f"trained by d3; test Pearson {block['test_pearson']}")
+        outputs = block.get("outputs")
+        if isinstance(outputs, list) and len(outputs) == sizes.get(
+            "outputs", len(spec.output_names)
+        ):
+            names = [str(n) for n in outputs]
+    return Oracle(spec, model.to(device), source=path, sha256=file_sha256(path), notes=notes,
+                  output_names=names)  # fmt: skip
 
 
 # -- training -----------------------------------------------------------------------------------
@@ -273,7 +321,7 @@ class OracleTraining:
     seconds: float
 
 
-def _lightning_module(spec: OracleSpec, recipe: OracleRecipe, dataset: str):
+def _lightning_module(spec: OracleSpec, recipe: OracleRecipe, dataset: str, names: tuple[str, ...]):
     import lightning as L
 
     class OracleModule(L.LightningModule):
@@ -289,7 +337,8 @@ def _lightning_module(spec: OracleSpec, recipe: OracleRecipe, dataset: str):
         def _loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
             tokens, labels = batch
             prediction = self.model(tokens_to_input(tokens))
-            return nn.functional.mse_loss(prediction.float(), labels.float())
+            target = spec.targets(labels) if spec.targets else labels
+            return nn.functional.mse_loss(prediction.float(), target.float())
 
         def training_step(self, batch, batch_idx):
             loss = self._loss(batch)
@@ -315,7 +364,7 @@ def _lightning_module(spec: OracleSpec, recipe: OracleRecipe, dataset: str):
                 "format_version": ORACLE_FORMAT,
                 "oracle": spec.name,
                 "dataset": dataset,
-                "outputs": list(spec.output_names),
+                "outputs": list(names),
             }
 
     return OracleModule()
@@ -327,9 +376,11 @@ def train_oracle(
     out: str | os.PathLike,
     *,
     dataset: str,
+    output_names: Sequence[str] | None = None,
     recipe: OracleRecipe | None = None,
     progress: bool = True,
     accelerator: str = "auto",
+    max_seconds: float | None = None,
 ) -> OracleTraining:
     """Trains an oracle with its recipe and writes ``oracle.ckpt`` and ``oracle.json`` to `out`.
 
@@ -343,9 +394,14 @@ def train_oracle(
             loader.
         out: Output directory.
         dataset: Dataset name, recorded in the checkpoint.
+        output_names: The names of the labels learned, recorded in the checkpoint and used as
+            the keys of ``test_pearson``; default the names the data file gives them (a split's
+            ``label_names``), else ``spec.output_names``.
         recipe: The recipe; default ``spec.recipe``.
         progress: Show Lightning's progress bar.
         accelerator: Lightning accelerator.
+        max_seconds: Stop at the end of the first epoch that ends after this much training time
+            (the demo's budget); None: the recipe's epochs and early stopping alone.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -360,7 +416,12 @@ def train_oracle(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     L.seed_everything(recipe.seed, verbose=False)
-    module = _lightning_module(spec, recipe, dataset)
+    from_file = None if spec.targets else getattr(splits["train"], "label_names", None)
+    names = tuple(output_names or from_file or spec.output_names)
+    width = spec.targets_of(splits["train"].labels[:1]).shape[-1]
+    if len(names) != width:
+        raise D3InputError(f"{len(names)} output names {list(names)} for targets of width {width}")
+    module = _lightning_module(spec, recipe, dataset, names)
     generator = torch.Generator().manual_seed(recipe.seed)
     train_loader = DataLoader(
         splits["train"], batch_size=recipe.batch_size, shuffle=True, generator=generator
@@ -371,18 +432,26 @@ def train_oracle(
         enable_version_counter=False,
     )  # fmt: skip
     stop = EarlyStopping(monitor="val/loss", mode="min", patience=recipe.early_stop_patience)
+    callbacks: list[Any] = [best, stop]
+    if max_seconds is not None:
+        from datetime import timedelta
+
+        from lightning.pytorch.callbacks import Timer
+
+        # Checked at epoch ends only, so at least one epoch is validated and saved.
+        callbacks.append(Timer(duration=timedelta(seconds=max_seconds), interval="epoch"))
     trainer = L.Trainer(
         max_epochs=recipe.max_epochs, accelerator=accelerator, devices=1, logger=False,
-        callbacks=[best, stop], plugins=[AtomicCheckpointIO()], enable_progress_bar=progress,
+        callbacks=callbacks, plugins=[AtomicCheckpointIO()], enable_progress_bar=progress,
         enable_model_summary=False, deterministic=False,
     )  # fmt: skip
     trainer.fit(module, train_loader, valid_loader)
     checkpoint = Path(best.best_model_path)
     oracle = load_oracle(checkpoint, spec)
     test = splits["test"]
-    predictions = oracle.predict(test.tokens, batch_size=512)
-    r = pearson(np.asarray(test.labels, dtype=np.float64), predictions)
-    test_pearson = {n: round(float(v), 4) for n, v in zip(spec.output_names, r, strict=True)}
+    predictions = oracle.predict(test.tokens, batch_size=spec.predict_batch)
+    r = pearson(spec.targets_of(test.labels).astype(np.float64), predictions)
+    test_pearson = {n: round(float(v), 4) for n, v in zip(oracle.output_names, r, strict=True)}
     _record_test_pearson(checkpoint, test_pearson)
     result = OracleTraining(
         checkpoint=checkpoint,

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_kmer_spectra", "plot_prediction_distributions", "plot_predictions_vs_requested"]
+__all__ = [
+    "plot_kmer_spectra",
+    "plot_prediction_distributions",
+    "plot_predictions_vs_requested",
+    "plot_profiles",
+]
 
 
 def _figure(panels: int):
@@ -80,4 +85,31 @@ def plot_kmer_spectra(real: np.ndarray, generated: np.ndarray, k: int, path: Pat
     ax.plot([floor, top], [floor, top], c="k", lw=0.8, ls="--")
     ax.set(xscale="log", yscale="log", xlabel=f"{k}-mer frequency, real test",
            ylabel=f"{k}-mer frequency, generated", title=f"{k}-mer spectrum ({4**k} k-mers)")  # fmt: skip
+    return _save(plt, fig, path)
+
+
+def plot_profiles(
+    requested: np.ndarray,
+    generated: np.ndarray,
+    real: np.ndarray,
+    path: Path,
+    *,
+    scorer: str,
+    examples: int = 4,
+) -> Path:
+    """Per-position labels: for the first `examples` labels, the requested track (black) and the
+    scorer's track of the real sequence (grey) and of the sequence generated for it (blue); the
+    last panel averages every label's tracks, aligned on position."""
+    count = min(examples, len(requested))
+    plt, fig, axes = _figure(count + 1)
+    positions = np.arange(requested.shape[1])
+    panels = [(f"label {i}", requested[i], real[i], generated[i]) for i in range(count)]
+    panels.append((f"mean over {len(requested)}", requested.mean(0), real.mean(0),
+                   generated.mean(0)))  # fmt: skip
+    for ax, (title, asked, scored_real, scored_gen) in zip(axes, panels, strict=True):
+        ax.plot(positions, asked, c="k", lw=0.8, label="requested")
+        ax.plot(positions, scored_real, c="0.6", lw=0.8, label="real test sequence")
+        ax.plot(positions, scored_gen, c="C0", lw=0.8, label="generated")
+        ax.set(xlabel="position", ylabel=scorer, title=title)
+    axes[0].legend(fontsize=8)
     return _save(plt, fig, path)

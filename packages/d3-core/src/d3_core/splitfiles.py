@@ -11,10 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from d3_core.data import TokenDataset, onehot_to_tokens
+from d3_core.data import TokenDataset, check_label_names, onehot_to_tokens
 from d3_core.errors import D3InputError
 
-__all__ = ["SPLITS", "onehot_storage", "read_onehot_splits", "write_onehot_splits"]
+__all__ = [
+    "SPLITS",
+    "onehot_storage",
+    "read_label_names",
+    "read_onehot_splits",
+    "write_onehot_splits",
+]
 
 SPLITS = ("train", "valid", "test")
 
@@ -68,8 +74,26 @@ def _check_labels(shape: tuple[int, ...], n: int, where: str, x_key: str, plugin
         )
 
 
+def read_label_names(data: Any, path: str, plugin: Any) -> tuple[str, ...] | None:
+    """The label names a file stores as its ``label_names`` attribute, checked; None if absent."""
+    attrs = getattr(data, "attrs", None)
+    if attrs is None or "label_names" not in attrs:
+        return None
+    return check_label_names(
+        np.atleast_1d(attrs["label_names"]).tolist(),
+        width=plugin.label_width,
+        source=f"{path}: attribute label_names",
+    )
+
+
 def _read_split(
-    data: Mapping, path: str, x_key: str, y_key: str, plugin: Any, layout: str
+    data: Mapping,
+    path: str,
+    x_key: str,
+    y_key: str,
+    plugin: Any,
+    layout: str,
+    names: tuple[str, ...] | None = None,
 ) -> TokenDataset:
     """One split as a `TokenDataset`, checked key by key."""
     x, y = data[x_key], data[y_key]
@@ -82,7 +106,7 @@ def _read_split(
         raise D3InputError(
             f"{path}:{y_key}: labels of dtype {y.dtype} cannot be read as numbers"
         ) from None
-    return TokenDataset(tokens, labels, source=f"{path}:{y_key}")
+    return TokenDataset(tokens, labels, source=f"{path}:{y_key}", label_names=names)
 
 
 def read_onehot_splits(
@@ -110,16 +134,18 @@ def read_onehot_splits(
         hint: Appended to the missing-key error (e.g. what the file looks like instead).
 
     Returns:
-        ``{"train", "valid", "test"}`` -> `TokenDataset` of (tokens (L,) int64, labels (S,)).
+        ``{"train", "valid", "test"}`` -> `TokenDataset` of (tokens (L,) int64, labels (S,)),
+        each carrying the file's ``label_names`` attribute when it has one.
 
     Raises:
         D3InputError: A key is missing, an array has the wrong shape, a position is not one-hot
-            A/C/G/T, or labels are not finite numbers; the message names file, key and
-            expectation.
+            A/C/G/T, labels are not finite numbers, or the ``label_names`` attribute does not
+            name every label column once; the message names file, key and expectation.
     """
     path = str(path)
     _check_keys(data, repr(path), [k for s in SPLITS for k in keys(s)], file_format, hint)
-    return {split: _read_split(data, path, *keys(split), plugin, layout) for split in SPLITS}
+    names = read_label_names(data, path, plugin)
+    return {split: _read_split(data, path, *keys(split), plugin, layout, names) for split in SPLITS}
 
 
 def onehot_storage(n: int, shape: tuple[int, int]) -> dict[str, Any]:
@@ -142,6 +168,7 @@ def write_onehot_splits(
     layout: str,
     length: int,
     width: int,
+    label_names: tuple[str, ...] | None = None,
     chunk: int = 16_384,
 ) -> None:
     """Writes train, valid and test splits of one-hot sequences and labels, the counterpart of
@@ -159,11 +186,14 @@ def write_onehot_splits(
         layout: ``"NCL"`` (N, 4, L) or ``"NLC"`` (N, L, 4), the published layout.
         length: Sequence length L.
         width: Label width S.
+        label_names: Stored as the file's ``label_names`` attribute, which the reader returns.
         chunk: Sequences drawn and written at a time.
     """
     from d3_core.data import tokens_to_onehot
 
     shape = (4, length) if layout == "NCL" else (length, 4)
+    if label_names is not None:
+        out.attrs["label_names"] = list(label_names)
     for index, (split, n) in enumerate(zip(SPLITS, sizes, strict=True)):
         x_key, y_key = keys(split)
         x = out.create_dataset(x_key, shape=(n, *shape), **onehot_storage(n, shape))

@@ -41,9 +41,10 @@ class DatasetPluginConformance:
     research_ema_lengths: ClassVar[dict[str, int]]
     """Length of the positional EMA list of each architecture's paper-size file."""
 
-    def load_plugin(self) -> DatasetPlugin:
+    @classmethod
+    def load_plugin(cls) -> DatasetPlugin:
         """The plugin under test, loaded the way d3-core's commands load it."""
-        return load_dataset_plugin(self.name)
+        return load_dataset_plugin(cls.name)
 
     def test_entry_point_is_registered_by_the_package(self) -> None:
         installed = list_datasets()
@@ -133,19 +134,20 @@ class DatasetPluginConformance:
 
     # -- checkpoints users already have (SPEC §10) ------------------------------------------
 
-    def _research_file(self, tmp_path, arch: str, **sizes: Any):
+    @classmethod
+    def _research_file(cls, tmp_path, arch: str, **sizes: Any):
         from d3_core.checkpoint_fixtures import write_research
 
-        plugin = self.load_plugin()
+        plugin = cls.load_plugin()
         return write_research(
-            tmp_path / "model_zoo" / self.name / ("Tran" if arch == "transformer" else "Conv"),
-            dataset=self.name,
+            tmp_path / "model_zoo" / cls.name / ("Tran" if arch == "transformer" else "Conv"),
+            dataset=cls.name,
             arch=arch,
             signal=plugin.label_width,
-            length=self.sequence_length,
-            label_classes=self.research_label_classes,
-            fourier=arch in self.research_fourier_embed,
-            label_emb_width=self.research_conv_label_width[arch],
+            length=cls.sequence_length,
+            label_classes=cls.research_label_classes,
+            fourier=arch in cls.research_fourier_embed,
+            label_emb_width=cls.research_conv_label_width[arch],
             **sizes,
         )
 
@@ -298,3 +300,161 @@ class DatasetPluginConformance:
         )
         params = dict(loaded.model.named_parameters())
         assert all(torch.equal(params[k], v) for k, v in written.ema.items())
+
+    # -- the paper-size model trains on CPU ---------------------------------------------------
+
+    paper_parameters: ClassVar[dict[str, int]]
+    """Parameters of the paper preset's score model per architecture (SPEC §6, §7)."""
+    paper_step_batch: ClassVar[int] = 2
+    """Sequences in the paper-size training step (one micro-batch each)."""
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_the_paper_size_module_takes_one_training_step_on_cpu(self, arch) -> None:
+        """The paper preset's module, optimizer and EMA take a real step."""
+        import torch
+
+        from d3_core.config import resolve_config
+        from d3_core.models import count_parameters
+        from d3_core.train import create_lightning_module
+        from d3_core.training import train_step
+
+        torch.manual_seed(0)
+        cfg = resolve_config(self.name, arch, preset="paper")
+        module = create_lightning_module(cfg, self.name)
+        model = module.score_model.train()
+        assert count_parameters(model) == self.paper_parameters[arch]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.training.lr)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        tokens, labels, _ = self._inputs(self.paper_step_batch)
+        loss = train_step(model, optimizer, module.ema, tokens, labels, graph=module.graph,
+                          noise=module.noise, micro_batch=1)  # fmt: skip
+        assert torch.isfinite(loss) and loss > 0
+        assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+        assert module.ema.num_updates == 1
+
+    # -- `d3 evaluate` from every checkpoint format ---------------------------------------------
+
+    EVALUATE_OUTPUTS: ClassVar[tuple[str, ...]] = (
+        "report.json", "report.md", "requested_vs_oracle.png", "distributions_oracle.png",
+        "kmer_spectrum_k3.png",
+    )  # fmt: skip
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def evaluate_inputs(cls, tmp_path_factory) -> dict[str, Any]:
+        """Tiny synthetic data, an oracle file in the published layout, one checkpoint of each
+        format (d3: two training steps of the conv default preset)."""
+        import torch
+
+        from d3_core.checkpoint_fixtures import write_converted, write_packaged
+        from d3_core.config import resolve_config
+        from d3_core.train import RunDir, train
+
+        plugin = cls.load_plugin()
+        if not plugin.provides("oracle"):
+            pytest.skip(f"the {cls.name} plugin declares no oracle to evaluate with")
+        root = tmp_path_factory.mktemp(f"evaluate-{cls.name}")
+        data = root / f"tiny{plugin.data_suffix}"
+        plugin.load("synthetic_data")(data, seed=0, size="tiny")
+        spec = plugin.load("oracle")
+        torch.manual_seed(0)
+        oracle = root / "oracle.ckpt"
+        weights = {f"{spec.prefixes[0]}{k}": v for k, v in spec.build().state_dict().items()}
+        torch.save({"epoch": 1, "state_dict": weights}, oracle)
+        cfg = resolve_config(cls.name, "conv", overrides=[
+            f"dataset.data={data}", "training.max_steps=2", "training.num_workers=0"])  # fmt: skip
+        research = cls._research_file(root, "conv")
+        checkpoints = {
+            "d3": train(cfg, RunDir(root / "ours"), progress=False).last_checkpoint,
+            "research": research.run_dir,
+            "packaged": write_packaged(
+                root / "release.ckpt", arch="transformer", dataset=cls.name,
+                signal=plugin.label_width, length=cls.sequence_length,
+            ).path,
+            "converted": write_converted(research, root / "converted.ckpt", dataset=cls.name,
+                                         arch="conv"),
+        }  # fmt: skip
+        n_test = len(plugin.load("data_loader")(data)["test"])
+        return {"data": data, "oracle": oracle, "checkpoints": checkpoints, "n_test": n_test}
+
+    def _evaluate(self, inputs: dict[str, Any], out: Any, *extra: str) -> dict[str, Any]:
+        import json
+
+        from d3_core.cli import main
+
+        argv = ["evaluate", "--dataset", self.name, "--data", str(inputs["data"]), "--oracle",
+                str(inputs["oracle"]), "--num-samples", "24", "--steps", "4", "--kmer", "3",
+                "--out", str(out), "--no-progress", *extra]  # fmt: skip
+        assert main(argv) == 0
+        for name in self.EVALUATE_OUTPUTS:
+            assert (out / name).is_file(), name
+        return json.loads((out / "report.json").read_text())
+
+    @pytest.mark.parametrize("fmt", ["d3", "research", "packaged", "converted"])
+    def test_d3_evaluate_runs_from_every_checkpoint_format(self, evaluate_inputs, tmp_path, fmt):
+        import numpy as np
+
+        path = evaluate_inputs["checkpoints"][fmt]
+        trust = ["--trust-checkpoint"] if fmt in ("packaged", "converted") else []
+        report = self._evaluate(evaluate_inputs, tmp_path, "--model-path", str(path), *trust)
+        assert report["checkpoint"]["format"] == fmt
+        assert report["dataset"] == self.name
+        samples = report["metrics"]["samples"]["mean"]
+        keys = ["sp_mse.oracle", "ks.oracle", "js.k3", "memorisation.mean", "diversity"]
+        if report["num_sequences"] >= 20:  # fewer cannot train the discriminator
+            keys.append("auroc")
+        for key in keys:
+            assert np.isfinite(samples[key]), key
+        assert report["metrics"]["parameters"]["kmer_k"] == [3]
+
+    def test_d3_evaluate_scores_another_tools_npz(self, evaluate_inputs, tmp_path) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        tokens = rng.integers(0, 4, size=(min(24, evaluate_inputs["n_test"]), self.sequence_length))
+        np.savez(tmp_path / "theirs.npz", arr_0=np.eye(4, dtype=np.float32)[tokens])  # (N, L, 4)
+        report = self._evaluate(evaluate_inputs, tmp_path / "eval", "--samples",
+                                str(tmp_path / "theirs.npz"))  # fmt: skip
+        assert report["checkpoint"] is None and report["sampling"] is None
+        # Uniform random sequences score as the random-sequence ceiling does.
+        ceiling = report["metrics"]["baselines"]["random_sequences"]["sp_mse.oracle"]
+        assert report["metrics"]["samples"]["mean"]["sp_mse.oracle"] == pytest.approx(
+            ceiling, rel=0.5
+        )
+
+    def test_a_second_evaluation_with_the_same_seed_reproduces_the_numbers(
+        self, evaluate_inputs, tmp_path
+    ) -> None:
+        path = str(evaluate_inputs["checkpoints"]["d3"])
+        first = self._evaluate(evaluate_inputs, tmp_path / "a", "--model-path", path,
+                               "--replicates", "2")  # fmt: skip
+        second = self._evaluate(evaluate_inputs, tmp_path / "b", "--model-path", path,
+                                "--replicates", "2")  # fmt: skip
+        assert first["metrics"] == second["metrics"]
+        assert first["scores"] == second["scores"]
+        assert len(first["metrics"]["samples"]["replicates"]) == 2
+        assert (tmp_path / "a" / "samples-r1" / "samples.npz").is_file()
+
+    def test_paired_repeat_pools_sp_mse_over_k_samples_per_test_label(
+        self, evaluate_inputs, tmp_path
+    ) -> None:
+        import numpy as np
+
+        from d3_core.generate import read_samples
+        from d3_core.metrics import sp_mse
+        from d3_core.oracle import load_oracle
+
+        path = str(evaluate_inputs["checkpoints"]["d3"])
+        report = self._evaluate(evaluate_inputs, tmp_path, "--model-path", path,
+                                "--paired-repeat", "2", "--no-discriminator")  # fmt: skip
+        assert report["metrics"]["parameters"]["paired_repeat"] == 2
+        n = report["num_sequences"]
+        plugin = self.load_plugin()
+        real = plugin.load("data_loader")(evaluate_inputs["data"])["test"].tokens[:n].numpy()
+        oracle = load_oracle(evaluate_inputs["oracle"], plugin.load("oracle"))
+        pairs = [read_samples(tmp_path / folder / "samples.npz", length=self.sequence_length)
+                 for folder in ("samples", "samples-r1")]  # fmt: skip
+        pooled = sp_mse(np.concatenate([oracle.predict(real)] * 2),
+                        np.concatenate([oracle.predict(tokens) for tokens in pairs]))  # fmt: skip
+        mean = report["metrics"]["samples"]["mean"]["sp_mse.oracle"]
+        assert pooled > 0 and mean == pytest.approx(pooled, rel=1e-5)

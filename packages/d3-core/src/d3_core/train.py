@@ -415,12 +415,19 @@ def check_data_path(cfg: DictConfig) -> Path:
 
 
 def _data_module(cfg: DictConfig):
-    """The data module of a config: the plugin's loader on ``dataset.data``."""
-    from d3_core.data import D3DataModule
+    """The data module of a config: the plugin's loader on ``dataset.data``.
+
+    Sets ``dataset.label_names`` to the names the data file gives its labels, unless the config
+    renames them itself (`d3_core.data.label_names_of`), so the run records them.
+    """
+    from d3_core.data import D3DataModule, label_names_of
 
     plugin = load_dataset_plugin(cfg.dataset.name)
     path = check_data_path(cfg)
     splits = plugin.load("data_loader")(path)
+    source, names = label_names_of(plugin, splits, cfg.dataset.label_names)
+    if source == "data file":
+        cfg.dataset.label_names = list(names)
     for split in ("train", "valid"):
         if split not in splits:
             raise D3InputError(

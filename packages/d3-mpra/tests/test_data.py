@@ -166,3 +166,47 @@ def test_positions_that_are_not_one_base_are_rejected(tmp_path):
     path = _bad_file(tmp_path, x_test=onehot)
     with pytest.raises(D3InputError, match=r"x_test: sequence 2, position 5 is not one-hot"):
         load_data(path)
+
+
+def test_label_names_come_from_the_file_when_it_names_them(tiny_file, tmp_path):
+    assert load_data(tiny_file)["train"].label_names == ("K562", "HepG2", "SK-N-SH")
+    assert load_data(_write(tmp_path / "unnamed.h5", _arrays()))["test"].label_names is None
+    path = _write(tmp_path / "named.h5", _arrays())
+    with h5py.File(path, "a") as out:
+        out.attrs["label_names"] = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]
+    assert load_data(path)["valid"].label_names == ("K562 (rep 2)", "HepG2 (rep 2)",
+                                                     "SK-N-SH (rep 2)")  # fmt: skip
+
+
+def test_a_file_naming_another_number_of_labels_is_rejected(tmp_path):
+    path = _write(tmp_path / "named.h5", _arrays())
+    with h5py.File(path, "a") as out:
+        out.attrs["label_names"] = ["K562", "HepG2"]
+    message = (
+        f"{path}: attribute label_names: label names ['K562', 'HepG2'] are not 3 distinct "
+        "non-empty names, one per label column"
+    )
+    with pytest.raises(D3InputError, match=f"^{re.escape(message)}$"):
+        load_data(path)
+
+
+def test_a_run_records_the_label_names_of_its_data_file(tmp_path):
+    from d3_core.checkpoint import load_checkpoint
+    from d3_core.config import resolve_config
+    from d3_core.train import RunDir, train
+
+    names = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]
+    path = _write(tmp_path / "named.h5", _arrays())
+    with h5py.File(path, "a") as out:
+        out.attrs["label_names"] = names
+    cfg = resolve_config("mpra", "conv", overrides=[
+        f"dataset.data={path}", "training.max_steps=1", "training.num_workers=0",
+        "training.batch_size=4"])  # fmt: skip
+    loaded = load_checkpoint(train(cfg, RunDir(tmp_path / "run"), progress=False).last_checkpoint)
+    assert list(loaded.cfg.dataset.label_names) == names
+    # A config that renames the labels itself wins over the file.
+    cfg = resolve_config("mpra", "conv", overrides=[
+        f"dataset.data={path}", "training.max_steps=1", "training.num_workers=0",
+        "training.batch_size=4", "dataset.label_names=[a,b,c]"])  # fmt: skip
+    loaded = load_checkpoint(train(cfg, RunDir(tmp_path / "run2"), progress=False).last_checkpoint)
+    assert list(loaded.cfg.dataset.label_names) == ["a", "b", "c"]

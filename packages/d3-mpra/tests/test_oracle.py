@@ -120,3 +120,24 @@ def test_a_checkpoint_under_another_prefix_or_of_another_shape_is_refused(tmp_pa
     message = "shape mismatches ['fc4.weight: checkpoint (512, 1024) vs model (512, 1536)']"
     with pytest.raises(CheckpointError, match=re.escape(message)):
         load_oracle(_published_file(tmp_path / "b.ckpt", weights), ORACLE)
+
+
+def test_an_oracle_trained_by_d3_carries_the_label_names_of_its_data_file(tiny_file, tmp_path):
+    import h5py
+
+    from d3_core.oracle import recipe_with, train_oracle
+    from d3_mpra.data import load_data
+
+    names = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]
+    data = tmp_path / "named.h5"
+    data.write_bytes(tiny_file.read_bytes())
+    with h5py.File(data, "a") as out:
+        out.attrs["label_names"] = names
+    result = train_oracle(ORACLE, load_data(data), tmp_path / "oracle", dataset="mpra",
+                          recipe=recipe_with(ORACLE.recipe, max_epochs=1), progress=False)  # fmt: skip
+    assert list(result.test_pearson) == names
+    assert list(load_oracle(result.checkpoint, ORACLE).output_names) == names
+    # A published checkpoint names nothing: the declared names.
+    weights = {f"model.{k}": v for k, v in MPRAOracle().state_dict().items()}
+    torch.save({"state_dict": weights}, tmp_path / "published.ckpt")
+    assert load_oracle(tmp_path / "published.ckpt", ORACLE).output_names == ORACLE.output_names

@@ -23,6 +23,7 @@ class TestMPRAPlugin(DatasetPluginConformance):
         "conv": 3,
     }  # SPEC §10 A: 2 in MPRA-Tran files
     research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 264, "conv": 264}  # SPEC §10 A
+    paper_parameters: ClassVar[dict[str, int]] = {"transformer": 92_389_892, "conv": 13_378_860}
 
 
 def test_the_plugin_declares_every_component():

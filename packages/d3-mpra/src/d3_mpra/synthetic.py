@@ -159,5 +159,6 @@ def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "smal
         write_onehot_splits(
             out, draw=synthetic_split, sizes=sizes, seed=seed, keys=split_keys, layout="NLC",
             length=PLUGIN.sequence_length, width=PLUGIN.label_width,
+            label_names=PLUGIN.label_names,
         )  # fmt: skip
     return Path(path)

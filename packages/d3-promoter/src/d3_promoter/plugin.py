@@ -25,5 +25,6 @@ PLUGIN = DatasetPlugin(
     data_loader="d3_promoter.data:load_data",
     synthetic_data="d3_promoter.synthetic:write_synthetic",
     ground_truth="d3_promoter.synthetic:ground_truth",
+    oracle="d3_promoter.oracle:ORACLE",
     data_suffix=".npz",
 )

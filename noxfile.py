@@ -131,3 +131,17 @@ def demo(session: nox.Session) -> None:
     """Installs d3-core and d3-deepstarr and runs ``d3 demo --dataset deepstarr [posargs]``."""
     install_packages(session, "d3-core", "d3-deepstarr")
     session.run("d3", "demo", "--dataset", "deepstarr", *session.posargs)
+
+
+@nox.session(name="demo-mpra")
+def demo_mpra(session: nox.Session) -> None:
+    """Installs d3-core and d3-mpra and runs ``d3 demo --dataset mpra [posargs]``."""
+    install_packages(session, "d3-core", "d3-mpra")
+    session.run("d3", "demo", "--dataset", "mpra", *session.posargs)
+
+
+@nox.session(name="demo-promoter")
+def demo_promoter(session: nox.Session) -> None:
+    """Installs d3-core and d3-promoter and runs ``d3 demo --dataset promoter [posargs]``."""
+    install_packages(session, "d3-core", "d3-promoter")
+    session.run("d3", "demo", "--dataset", "promoter", *session.posargs)

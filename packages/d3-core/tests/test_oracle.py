@@ -107,6 +107,28 @@ def test_a_trained_oracle_learns_the_rule_and_writes_a_loadable_checkpoint(
     assert r == pytest.approx(result.test_pearson["copies"], abs=1e-3)
 
 
+def test_an_oracle_trained_on_standardised_targets_predicts_in_the_targets_units(
+    spec, toy, toy_data, tmp_path
+):
+    from d3_core.data import TokenDataset
+
+    splits = toy.load("data_loader")(toy_data)
+    # The rule's labels moved far from zero: the oracle must still predict them in their units.
+    shifted = {k: TokenDataset(d.tokens.numpy(), d.labels.numpy() * 0.5 + 40.0)
+               for k, d in splits.items()}  # fmt: skip
+    recipe = recipe_with(spec.recipe, max_epochs=6, standardise_targets=True)
+    result = train_oracle(spec, shifted, tmp_path, dataset="toy", progress=False, recipe=recipe)
+    block = torch.load(result.checkpoint, weights_only=True)["d3_oracle"]
+    train_labels = shifted["train"].labels.numpy().astype(np.float64)
+    assert block["target_mean"] == pytest.approx(train_labels.mean(0).tolist())
+    assert block["target_sd"] == pytest.approx(train_labels.std(0).tolist())
+    oracle = load_oracle(result.checkpoint, spec)
+    predicted = oracle.predict(shifted["test"].tokens)[:, 0]
+    assert abs(predicted.mean() - shifted["test"].labels.numpy().mean()) < 0.5
+    assert result.test_pearson["copies"] > 0.8
+    assert any("standardised targets" in note for note in oracle.notes)
+
+
 def test_d3_oracle_train_and_d3_evaluate_from_samples(toy, toy_data, tmp_path, capsys):
     out = tmp_path / "oracle"
     argv = ["oracle", "train", "--dataset", "toy", "--data", str(toy_data), "--out", str(out),

@@ -103,7 +103,6 @@ class SeiReadout(nn.Module):
 
     def __init__(self, sei: Any) -> None:
         super().__init__()
-        self.sei = sei
         self.network = sei.model  # StrandAveraged: registers Sei's parameters with this module
         self.register_buffer(
             "readout", torch.as_tensor(sei.readout_indices, dtype=torch.long), persistent=False

@@ -20,7 +20,12 @@ from d3_core.checkpoint import (
     read_contents,
     write_checkpoint,
 )
-from d3_core.checkpoint_fixtures import write_converted, write_packaged, write_research
+from d3_core.checkpoint_fixtures import (
+    reference_log_scores,
+    write_converted,
+    write_packaged,
+    write_research,
+)
 from d3_core.config import model_sizes
 from d3_core.errors import CheckpointError
 from d3_core.graph import UniformGraph
@@ -98,6 +103,54 @@ def test_a_research_model_scores_as_a_model_built_from_the_intended_weights(toy,
         assert torch.equal(ours, direct(tokens, labels, sigma))
         # The research call convention gives the same log-scores.
         assert torch.equal(loaded.model(tokens, labels, False, sigma), ours)
+
+
+@pytest.mark.parametrize("arch", ["transformer", "conv"])
+def test_a_research_model_reproduces_the_research_forward_pass(toy, tmp_path, arch):
+    """Against SPEC §6/§7 written out on the file's own tensors (EMA applied), not d3's model."""
+    written = research(tmp_path, arch)
+    model, _, _ = load_model_local(written.run_dir, "cpu")
+    tokens, labels, sigma = _inputs()
+    with torch.no_grad():
+        ours = model(tokens, labels, sigma)
+    theirs = reference_log_scores(written.ema_state(), arch, tokens, labels, sigma, n_heads=2)
+    assert ours.dtype == torch.float32
+    assert (ours.double() - theirs).abs().max() < 2e-5
+
+
+def test_a_tran_file_has_the_research_conv_towers_fixed_dense_width(toy, tmp_path):
+    """The dead conv tower's denses take 256 inputs whatever cond_dim (128 here) says."""
+    written = research(tmp_path, "transformer")
+    state = torch.load(written.path, weights_only=True)["model"]
+    assert tuple(state["sigma_map.mlp.0.weight"].shape) == (128, 256)
+    assert tuple(state["denses.0.dense.weight"].shape) == (16, 256)
+    loaded = load_checkpoint(written.run_dir)
+    assert loaded.architecture == "transformer"
+    assert not any(name.startswith("denses.") for name in loaded.model.state_dict())
+
+
+def test_a_dead_tower_of_the_wrong_shape_is_refused_by_name(toy, tmp_path):
+    written = research(tmp_path, "transformer")
+
+    def narrow(state):  # denses sized from cond_dim: not what the research code writes
+        for k in range(5):
+            state["model"][f"denses.{k}.dense.weight"] = torch.zeros(16, 128)
+
+    path = _rewrite(written, narrow)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "does not have the layout of a research checkpoint (both towers)" in message
+    assert "denses.0.dense.weight: file (16, 128) vs expected (16, 256)" in message
+
+
+def test_folders_above_the_run_do_not_name_its_architecture(toy, tmp_path):
+    written = research(tmp_path, "transformer", folder="conv/experiments/run-7")
+    loaded = load_checkpoint(written.path)
+    assert loaded.architecture == "transformer"
+    assert not any("run folder" in note for note in loaded.notes)
+    bare = research(tmp_path, "transformer", folder="Conv/all", config=False)
+    assert load_checkpoint(bare.path).architecture == "transformer"
 
 
 @pytest.mark.parametrize("arch", ["transformer", "conv"])
@@ -351,13 +404,39 @@ def test_a_trusted_packaged_transformer_loads_with_its_ema(toy, tmp_path):
         assert torch.equal(loaded.model(tokens, labels, sigma), direct(tokens, labels, sigma))
 
 
-def test_a_packaged_conv_model_cannot_take_global_labels(toy, tmp_path):
+def test_a_packaged_conv_model_broadcasts_one_global_label_as_d3_dna_does(toy, tmp_path):
+    """d3-dna's conv model (its lentiMPRA checkpoints) spreads a (B, 1) label over positions."""
     written = write_packaged(
         tmp_path / "model.ckpt", dataset="toy", arch="conv", signal=1, length=32
     )
+    loaded = load_checkpoint(written.path, trusted=True)
+    assert (loaded.architecture, loaded.cfg.model.label_embedding) == ("conv", False)
+    assert not hasattr(loaded.model, "label_emb")
+    assert "its one global label is broadcast over the positions, as d3-dna's conv does" in (
+        loaded.notes
+    )
+    _assert_holds_ema(loaded, written)
+    tokens, labels, sigma = _inputs()
+    with torch.no_grad():
+        ours = loaded.model(tokens, labels, sigma)
+    theirs = reference_log_scores(written.ema_state(), "conv", tokens, labels, sigma)
+    assert (ours.double() - theirs).abs().max() < 2e-5
+
+
+def test_a_packaged_conv_model_cannot_take_two_global_labels(installed, make_plugin, tmp_path):
+    import toyplugin
+
+    toy = toyplugin.PLUGIN
+    pair = make_plugin(
+        "pair", sequence_length=32, label_names=("a", "b"), label_mode="global",
+        score_models=toy.score_models, configs=toy.configs,
+    )  # fmt: skip
+    installed(pair)
+    written = write_packaged(tmp_path / "m.ckpt", dataset="pair", arch="conv", signal=1, length=32)
     message = (
-        f"{written.path} is a d3-dna conv model, which takes a per-position label only (it has "
-        "no label_emb), so it cannot model toy's labels (copies)"
+        f"{written.path} is a d3-dna conv model, which takes one label channel (a per-position "
+        "track, or one global value broadcast over the positions; it has no label_emb), so it "
+        "cannot model pair's 2 labels (a, b)"
     )
     with pytest.raises(CheckpointError, match=exactly(message)):
         load_checkpoint(written.path, trusted=True)

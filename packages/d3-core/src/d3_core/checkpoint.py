@@ -471,14 +471,24 @@ def _get(config: Any, dotted: str, default: Any = None) -> Any:
     return node
 
 
+def _run_folder(path: Path) -> Path:
+    """The run a checkpoint file belongs to: the folder above ``checkpoints/`` or
+    ``checkpoints-meta/`` for a research run's weights, else the file's own folder."""
+    folder = path.resolve().parent
+    return folder.parent if folder.name in ("checkpoints", "checkpoints-meta") else folder
+
+
 def _arch_in_path(path: Path) -> tuple[str, str] | None:
-    """The architecture named by a folder of the path (closest first): ``Tran`` or ``Conv``."""
-    for part in reversed(path.resolve().parent.parts):
-        try:
-            return canonical_arch(part), part
-        except D3Error:
-            continue
-    return None
+    """The architecture the run folder's own name gives (``Tran`` or ``Conv``), if it gives one.
+
+    Only the run folder counts: the folders above it (``model_zoo/conv_runs/...``) name
+    projects, not the file's architecture.
+    """
+    name = _run_folder(path).name
+    try:
+        return canonical_arch(name), name
+    except D3Error:
+        return None
 
 
 def _research_arch(
@@ -718,6 +728,17 @@ def _check_config_sizes(config: Any, sizes: dict[str, Any], path: Path, arch: st
         )
 
 
+def _check_label_emb_length(model: dict[str, Tensor], plugin: DatasetPlugin, path: Path) -> None:
+    """The conv ``label_emb`` maps to one value per position, trained or dead."""
+    weight = model.get("label_emb.0.weight")
+    if weight is not None and weight.shape[0] != plugin.sequence_length:
+        raise CheckpointError(
+            f"{path}: label_emb.0.weight is {tuple(weight.shape)}, mapping labels to "
+            f"{weight.shape[0]} positions, but {plugin.name} sequences are "
+            f"{plugin.sequence_length} bp"
+        )
+
+
 def _from_research_layout(
     model: dict[str, Tensor],
     shadow: Any,
@@ -748,6 +769,7 @@ def _from_research_layout(
         evidence="data.train in its config",
         width=_dataset_from_weights(kept, arch),
     )
+    _check_label_emb_length(model, plugin, path)
     sizes = _model_sizes_from(kept, arch, _get(config, "model.dropout"))
     _check_config_sizes(config, sizes, path, arch)
     length = _get(config, "model.length")
@@ -873,10 +895,11 @@ def _read_packaged(state: dict, path: Path, *, dataset: str | None, arch: str | 
         # A packaged conv model's label mode is fixed; a named dataset is checked just below.
         width=None if named and found == "conv" else _dataset_from_weights(kept, found),
     )
-    if found == "conv" and plugin.label_mode != "per_position":
+    if found == "conv" and plugin.label_width != 1:
         raise CheckpointError(
-            f"{path} is a d3-dna conv model, which takes a per-position label only (it has no "
-            f"label_emb), so it cannot model {plugin.name}'s labels "
+            f"{path} is a d3-dna conv model, which takes one label channel (a per-position "
+            f"track, or one global value broadcast over the positions; it has no label_emb), so "
+            f"it cannot model {plugin.name}'s {plugin.label_width} labels "
             f"({', '.join(plugin.label_names)})"
         )
     length = _get(config, "dataset.sequence_length")
@@ -887,6 +910,9 @@ def _read_packaged(state: dict, path: Path, *, dataset: str | None, arch: str | 
         )
     sizes = _model_sizes_from(kept, found, _get(config, "model.dropout"))
     _check_config_sizes(config, sizes, path, found)
+    if found == "conv" and plugin.label_mode == "global":
+        sizes["label_embedding"] = False
+        notes.append("its one global label is broadcast over the positions, as d3-dna's conv does")
     precision = _get(config, "training.precision") or _get(config, "trainer.precision")
     precision = _lightning_precision(precision, found, notes)
     settings = {

@@ -1,147 +1,257 @@
 """Writers of the checkpoint files users already have, for tests: research, d3-dna, converted.
 
-The files are built the way their authors' code built them: a module tree registered in SPEC §10's
-order (so PyTorch itself decides the state-dict and ``parameters()`` order), saved with
-``torch.save``. Nothing here is shared with the readers in `d3_core.checkpoint`, so a test that
-writes with these and reads with those checks one against the other.
+Every file is written from a key table transcribed from SPEC §10 (names, shapes, order, which
+entries are in the EMA list), not from d3's modules or readers: `research_key_table` is SPEC §10
+A, `packaged_key_table` SPEC §10 B. Research constants are written as the research code writes
+them, whatever the config says: the conv tower's ``denses.k.dense`` is Linear(256, ·) in every
+file (`RESEARCH_DENSE_INPUT`), DeepSTARR-Tran's unused ``embed`` is (128,), (256, 256), (256,),
+and ``cond_dim`` is 128 in Tran files and 256 in Conv files. `PAPER_LAYOUTS` lists the six
+published dataset × architecture layouts at paper size.
 
 A research file is "trained" the way a real one is: only the trained tower (and the shared σ map)
 moves away from its initial values, so the other tower's adaLN weights stay exactly zero, and its
-EMA list differs from the raw weights wherever training happened.
+EMA list differs from the raw weights wherever training happened. `reference_log_scores` is the
+research forward pass written out from SPEC §6 and §7 on the file's tensors by name, so a test can
+compare a loaded model with what the research code computes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = [
+    "PAPER_LAYOUTS",
+    "RESEARCH_DENSE_INPUT",
+    "Key",
     "ResearchFile",
-    "ResearchModel",
+    "packaged_key_table",
+    "reference_log_scores",
     "research_config",
+    "research_key_table",
     "write_converted",
     "write_packaged",
     "write_research",
 ]
 
-
-class _Holder(nn.Module):
-    """An empty module to hang named parameters and submodules on."""
-
-
-def _param(*shape: int, requires_grad: bool = True) -> nn.Parameter:
-    return nn.Parameter(torch.zeros(*shape), requires_grad=requires_grad)
+RESEARCH_DENSE_INPUT = 256
+"""Input width of the research conv tower's ``denses.k.dense``: a constant of that code, not
+``cond_dim`` (SPEC §10 A), so a Tran file's dead conv tower has (256, 256) denses beside C = 128."""
+RESEARCH_DILATIONS = (1, 1, 4, 16, 64)
 
 
-class ResearchModel(nn.Module):
-    """The research SEDD module tree with the towers and unused parts a file format has.
+@dataclass(frozen=True)
+class Key:
+    """One state-dict entry of a table: name, shape, and whether it is in the EMA list."""
 
-    Args:
-        signal: Label width S of the transformer's ``signal_embedding``.
-        length: Sequence length L (the conv ``label_emb`` maps to L).
-        transformer: Build the transformer tower (``vocab_embed`` … ``output_layer``).
-        conv: Build the conv tower (``linear`` … ``final``).
-        scale: Register the unused ``scale`` parameter first.
-        label_classes: Rows of the unused ``label_embed.embedding_table``; 0 = none.
-        fourier: Register the unused DeepSTARR ``embed`` (frozen ``W``, then a Linear).
-        label_emb_width: Input width of the conv ``label_emb``; None = no ``label_emb``.
-        hidden, n_blocks, n_heads, cond, channels, conv_blocks, kernel, vocab: Sizes.
+    name: str
+    shape: tuple[int, ...]
+    ema: bool = True
+
+
+PAPER_LAYOUTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("deepstarr", "transformer"): {"signal": 2, "length": 249, "label_classes": 5,
+                                   "fourier": True, "label_emb_width": 2, "ema_length": 266},
+    ("deepstarr", "conv"): {"signal": 2, "length": 249, "label_classes": 5, "fourier": False,
+                            "label_emb_width": 2, "ema_length": 264},
+    ("mpra", "transformer"): {"signal": 3, "length": 200, "label_classes": 4, "fourier": False,
+                              "label_emb_width": 2, "ema_length": 264},
+    ("mpra", "conv"): {"signal": 3, "length": 200, "label_classes": 4, "fourier": False,
+                       "label_emb_width": 3, "ema_length": 264},
+    ("promoter", "transformer"): {"signal": 1, "length": 1024, "label_classes": 5,
+                                  "fourier": False, "label_emb_width": None, "ema_length": 260},
+    ("promoter", "conv"): {"signal": 1, "length": 1024, "label_classes": 5, "fourier": False,
+                           "label_emb_width": None, "ema_length": 260},
+}  # fmt: skip
+"""SPEC §10 A per published layout: label width S, length L, rows of the unused
+``label_embed.embedding_table`` (n_cls + 1), whether the unused ``embed`` is there, the input
+width S_lab of the conv ``label_emb`` (None: none), and the EMA list length at paper size."""
+
+
+def _transformer_keys(*, vocab: int, hidden: int, signal: int, cond: int, label_classes: int,
+                      n_blocks: int, n_heads: int) -> list[Key]:  # fmt: skip
+    keys = [
+        Key("vocab_embed.embedding", (vocab, hidden)),
+        Key("vocab_embed.signal_embedding.weight", (hidden, signal)),
+        Key("vocab_embed.signal_embedding.bias", (hidden,)),
+        *_sigma_keys(cond),
+        Key("label_embed.embedding_table.weight", (label_classes, cond)),
+        Key("rotary_emb.inv_freq", (hidden // n_heads // 2,), ema=False),
+    ]
+    for i in range(n_blocks):
+        p = f"blocks.{i}."
+        keys += [
+            Key(p + "norm1.weight", (hidden,)),
+            Key(p + "attn_qkv.weight", (3 * hidden, hidden)),
+            Key(p + "attn_out.weight", (hidden, hidden)),
+            Key(p + "norm2.weight", (hidden,)),
+            Key(p + "mlp.0.weight", (4 * hidden, hidden)),
+            Key(p + "mlp.0.bias", (4 * hidden,)),
+            Key(p + "mlp.2.weight", (hidden, 4 * hidden)),
+            Key(p + "mlp.2.bias", (hidden,)),
+            Key(p + "adaLN_modulation.weight", (6 * hidden, cond)),
+            Key(p + "adaLN_modulation.bias", (6 * hidden,)),
+        ]
+    return keys + [
+        Key("output_layer.norm_final.weight", (hidden,)),
+        Key("output_layer.linear.weight", (vocab, hidden)),
+        Key("output_layer.linear.bias", (vocab,)),
+        Key("output_layer.adaLN_modulation.weight", (2 * hidden, cond)),
+        Key("output_layer.adaLN_modulation.bias", (2 * hidden,)),
+    ]
+
+
+def _sigma_keys(cond: int) -> list[Key]:
+    return [
+        Key("sigma_map.mlp.0.weight", (cond, 256)),
+        Key("sigma_map.mlp.0.bias", (cond,)),
+        Key("sigma_map.mlp.2.weight", (cond, cond)),
+        Key("sigma_map.mlp.2.bias", (cond,)),
+    ]
+
+
+def _conv_keys(*, vocab: int, channels: int, kernel: int, blocks: int, dense_input: int) -> list[Key]:
+    keys = [Key("linear.weight", (channels, vocab + 1, kernel)), Key("linear.bias", (channels,))]
+    for i in range(blocks):
+        keys += [Key(f"conv_blocks.{i}.weight", (channels, channels, kernel)),
+                 Key(f"conv_blocks.{i}.bias", (channels,))]  # fmt: skip
+    for i in range(blocks):
+        keys += [Key(f"denses.{i}.dense.weight", (channels, dense_input)),
+                 Key(f"denses.{i}.dense.bias", (channels,))]  # fmt: skip
+    for i in range(blocks):
+        keys += [Key(f"norms.{i}.weight", (channels,)), Key(f"norms.{i}.bias", (channels,))]
+    return keys + [
+        Key("final.0.weight", (channels, channels, 1)),
+        Key("final.0.bias", (channels,)),
+        Key("final.2.weight", (vocab, channels, 1)),
+        Key("final.2.bias", (vocab,)),
+    ]
+
+
+def research_key_table(
+    *,
+    arch: str,
+    signal: int,
+    length: int,
+    label_classes: int,
+    fourier: bool = False,
+    label_emb_width: int | None = None,
+    hidden: int = 768,
+    n_blocks: int = 12,
+    n_heads: int = 12,
+    channels: int = 256,
+    conv_blocks: int = 20,
+    kernel: int = 9,
+    vocab: int = 4,
+) -> list[Key]:
+    """SPEC §10 A: every entry of a research ``checkpoint.pth`` model, in its stored order.
+
+    Both towers are there whatever ``arch`` trained; ``arch`` only sets C (128 Tran, 256 Conv).
+    The defaults are the paper sizes; tests shrink them, never the research constants.
     """
-
-    def __init__(
-        self,
-        *,
-        signal: int,
-        length: int,
-        transformer: bool = True,
-        conv: bool = True,
-        scale: bool = True,
-        label_classes: int = 5,
-        fourier: bool = False,
-        label_emb_width: int | None = None,
-        hidden: int = 768,
-        n_blocks: int = 12,
-        n_heads: int = 12,
-        cond: int = 128,
-        channels: int = 256,
-        conv_blocks: int = 20,
-        kernel: int = 9,
-        vocab: int = 4,
-    ) -> None:
-        super().__init__()
-        if scale:
-            self.scale = _param(1)
-        if transformer:
-            self.vocab_embed = _Holder()
-            self.vocab_embed.embedding = _param(vocab, hidden)
-            self.vocab_embed.signal_embedding = nn.Linear(signal, hidden)
-        self.sigma_map = _Holder()
-        self.sigma_map.mlp = nn.Sequential(nn.Linear(256, cond), nn.SiLU(), nn.Linear(cond, cond))
-        if label_classes:
-            self.label_embed = _Holder()
-            self.label_embed.embedding_table = nn.Embedding(label_classes, cond)
-        if transformer:
-            head_dim = hidden // n_heads
-            self.rotary_emb = _Holder()
-            inv_freq = 1.0 / 10_000 ** (torch.arange(0, head_dim, 2).float() / head_dim)
-            self.rotary_emb.register_buffer("inv_freq", inv_freq)
-            self.blocks = nn.ModuleList(self._block(hidden, cond) for _ in range(n_blocks))
-            self.output_layer = _Holder()
-            self.output_layer.norm_final = _Holder()
-            self.output_layer.norm_final.weight = nn.Parameter(torch.ones(hidden))
-            self.output_layer.linear = nn.Linear(hidden, vocab)
-            self.output_layer.adaLN_modulation = nn.Linear(cond, 2 * hidden)
-            for layer in (self.output_layer.linear, self.output_layer.adaLN_modulation):
-                nn.init.zeros_(layer.weight)
-                nn.init.zeros_(layer.bias)
-        if fourier:
-            fourier_module = _Holder()
-            fourier_module.W = _param(128, requires_grad=False)
-            self.embed = nn.Sequential(fourier_module, nn.Linear(256, 256))
-        if conv:
-            self.linear = nn.Conv1d(vocab + 1, channels, kernel, padding=kernel // 2)
-            self.conv_blocks = nn.ModuleList(
-                nn.Conv1d(channels, channels, kernel, padding="same") for _ in range(conv_blocks)
-            )
-            self.denses = nn.ModuleList(_Holder() for _ in range(conv_blocks))
-            for dense in self.denses:
-                dense.dense = nn.Linear(cond, channels)
-            self.norms = nn.ModuleList(nn.GroupNorm(1, channels) for _ in range(conv_blocks))
-            self.final = nn.Sequential(
-                nn.Conv1d(channels, channels, 1), nn.GELU(), nn.Conv1d(channels, vocab, 1)
-            )
-            if label_emb_width is not None:
-                self.label_emb = nn.Sequential(
-                    nn.Linear(label_emb_width, length), nn.SiLU(), nn.Linear(length, length)
-                )
-
-    @staticmethod
-    def _block(hidden: int, cond: int) -> nn.Module:
-        block = _Holder()
-        block.norm1 = _Holder()
-        block.norm1.weight = nn.Parameter(torch.ones(hidden))
-        block.attn_qkv = nn.Linear(hidden, 3 * hidden, bias=False)
-        block.attn_out = nn.Linear(hidden, hidden, bias=False)
-        block.norm2 = _Holder()
-        block.norm2.weight = nn.Parameter(torch.ones(hidden))
-        block.mlp = nn.Sequential(
-            nn.Linear(hidden, 4 * hidden), nn.GELU("tanh"), nn.Linear(4 * hidden, hidden)
-        )
-        block.adaLN_modulation = nn.Linear(cond, 6 * hidden)
-        nn.init.zeros_(block.adaLN_modulation.weight)
-        nn.init.zeros_(block.adaLN_modulation.bias)
-        return block
+    cond = 128 if arch == "transformer" else 256
+    keys = [Key("scale", (1,))]
+    keys += _transformer_keys(vocab=vocab, hidden=hidden, signal=signal, cond=cond,
+                              label_classes=label_classes, n_blocks=n_blocks, n_heads=n_heads)  # fmt: skip
+    if fourier:
+        keys += [Key("embed.0.W", (128,), ema=False), Key("embed.1.weight", (256, 256)),
+                 Key("embed.1.bias", (256,))]  # fmt: skip
+    keys += _conv_keys(vocab=vocab, channels=channels, kernel=kernel, blocks=conv_blocks,
+                       dense_input=RESEARCH_DENSE_INPUT)  # fmt: skip
+    if label_emb_width is not None:
+        keys += [Key("label_emb.0.weight", (length, label_emb_width)),
+                 Key("label_emb.0.bias", (length,)), Key("label_emb.2.weight", (length, length)),
+                 Key("label_emb.2.bias", (length,))]  # fmt: skip
+    return keys
 
 
-_TOWER_PREFIXES = {
-    "transformer": ("vocab_embed.", "blocks.", "output_layer."),
-    "conv": ("linear.", "conv_blocks.", "denses.", "norms.", "final.", "label_emb."),
+def packaged_key_table(
+    *,
+    arch: str,
+    signal: int,
+    hidden: int = 768,
+    n_blocks: int = 12,
+    n_heads: int = 12,
+    cond: int = 128,
+    channels: int = 256,
+    conv_blocks: int = 20,
+    kernel: int = 9,
+    vocab: int = 4,
+) -> list[Key]:
+    """SPEC §10 B: the model of a d3-dna ``.ckpt`` (one tower), in its stored order.
+
+    The conv model's unused ``embed`` is d3-dna's GaussianFourierProjection(C) then Linear(C, C),
+    and its denses take C; both as d3-dna 0.1.3 builds them.
+    """
+    if arch == "transformer":
+        return _transformer_keys(vocab=vocab, hidden=hidden, signal=signal, cond=cond,
+                                 label_classes=5, n_blocks=n_blocks, n_heads=n_heads)  # fmt: skip
+    return [
+        Key("scale", (1,)),
+        *_sigma_keys(cond),
+        Key("embed.0.W", (cond // 2,), ema=False),
+        Key("embed.1.weight", (cond, cond)),
+        Key("embed.1.bias", (cond,)),
+        *_conv_keys(vocab=vocab, channels=channels, kernel=kernel, blocks=conv_blocks,
+                    dense_input=cond),
+    ]  # fmt: skip
+
+
+_TRAINED_PREFIXES = {
+    "transformer": ("vocab_embed.", "sigma_map.", "blocks.", "output_layer."),
+    "conv": ("sigma_map.", "linear.", "conv_blocks.", "denses.", "norms.", "final.", "label_emb."),
 }
+_ZERO_INIT = ("adaLN_modulation.", "output_layer.linear.")
+"""Initialised to zero in the research transformer, so exactly zero while untrained."""
+
+
+def _value(key: Key, trained: bool, generator: torch.Generator) -> Tensor:
+    """A tensor as training (or its absence) leaves it: fan-in scaled, zero-init kept at zero."""
+    name, shape = key.name, key.shape
+    if name == "scale":
+        return torch.ones(shape)
+    if name == "rotary_emb.inv_freq":
+        head_dim = 2 * shape[0]
+        return 1.0 / 10_000 ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    if name == "embed.0.W":
+        return torch.randn(shape, generator=generator) * 30
+    if any(part in name for part in _ZERO_INIT) and not trained:
+        return torch.zeros(shape)
+    noise = torch.randn(shape, generator=generator)
+    norm = name.endswith(("norm1.weight", "norm2.weight", "norm_final.weight")) or (
+        name.startswith("norms.") and name.endswith(".weight")
+    )
+    if norm:
+        return 1 + 0.1 * noise if trained else torch.ones(shape)
+    if len(shape) == 1:
+        return 0.1 * noise
+    fan_in = math.prod(shape[1:])
+    gain = 0.5 if "adaLN_modulation" in name else 1.0
+    return noise * gain / math.sqrt(fan_in)
+
+
+def _materialise(table: list[Key], arch: str, seed: int):
+    """(state dict, EMA list, EMA of the trained entries by name) for a key table."""
+    generator = torch.Generator().manual_seed(seed)
+    state, shadow, named = {}, [], {}
+    for key in table:
+        trained = key.name.startswith(_TRAINED_PREFIXES[arch])
+        value = _value(key, trained, generator)
+        state[key.name] = value
+        if key.ema:
+            ema = value.clone()
+            if trained:
+                ema = ema + 0.02 * torch.randn(key.shape, generator=generator)
+                named[key.name] = ema
+            shadow.append(ema)
+    return state, shadow, named
 
 
 @dataclass(frozen=True)
@@ -155,6 +265,8 @@ class ResearchFile:
         ema: The EMA values the loaded model must hold, by name; they differ from ``weights``.
         ema_length: Length of the file's positional EMA list.
         step: The stored step.
+        arch: The trained tower.
+        n_heads: Attention heads of the transformer tower (the weights do not say).
     """
 
     path: Path
@@ -163,26 +275,12 @@ class ResearchFile:
     ema: dict[str, Tensor]
     ema_length: int
     step: int
+    arch: str = "transformer"
+    n_heads: int = 2
 
-
-def _train(model: ResearchModel, arch: str, seed: int) -> tuple[dict, list[Tensor], dict]:
-    """Moves the trained tower away from its initial values; returns (state dict, EMA list,
-    the EMA of the trained tower by name). Untrained parameters keep EMA = value."""
-    generator = torch.Generator().manual_seed(seed)
-    live = _TOWER_PREFIXES[arch] + ("sigma_map.",)
-    shadow, named = [], {}
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            trained = name.startswith(live)
-            if trained:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
-            if p.requires_grad:
-                ema = p.detach().clone()
-                if trained:
-                    ema += torch.randn(p.shape, generator=generator) * 0.05
-                    named[name] = ema
-                shadow.append(ema)
-    return model.state_dict(), shadow, named
+    def ema_state(self) -> dict[str, Tensor]:
+        """The trained tower's tensors as the research code evaluates them: EMA applied."""
+        return {**self.weights, **self.ema}
 
 
 def research_config(
@@ -204,6 +302,11 @@ def research_config(
                   "scale_by_sigma": True, "dropout": 0.1},
     }
     # fmt: on
+
+
+def _live(state: dict[str, Tensor], arch: str) -> dict[str, Tensor]:
+    prefixes = _TRAINED_PREFIXES[arch] + (("rotary_emb.",) if arch == "transformer" else ())
+    return {k: v for k, v in state.items() if k.startswith(prefixes)}
 
 
 def write_research(
@@ -232,12 +335,12 @@ def write_research(
     """
     run_dir = Path(run_dir)
     cond = 128 if arch == "transformer" else 256
-    model = ResearchModel(
-        signal=signal, length=length, label_classes=label_classes, fourier=fourier,
+    table = research_key_table(
+        arch=arch, signal=signal, length=length, label_classes=label_classes, fourier=fourier,
         label_emb_width=label_emb_width, hidden=hidden, n_blocks=n_blocks, n_heads=n_heads,
-        cond=cond, channels=channels, conv_blocks=conv_blocks,
+        channels=channels, conv_blocks=conv_blocks,
     )  # fmt: skip
-    state, shadow, named = _train(model, arch, seed)
+    state, shadow, named = _materialise(table, arch, seed)
     path = run_dir / weights_name
     path.parent.mkdir(parents=True, exist_ok=True)
     ema = {"decay": 0.9999, "num_updates": step, "shadow_params": shadow}
@@ -248,13 +351,7 @@ def write_research(
                                 n_heads=n_heads, cond=cond)  # fmt: skip
         (run_dir / "hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(plain), run_dir / "hydra" / "config.yaml")
-    live = (
-        _TOWER_PREFIXES[arch]
-        + ("sigma_map.",)
-        + (("rotary_emb.",) if arch == "transformer" else ())
-    )
-    weights = {k: v for k, v in state.items() if k.startswith(live)}
-    return ResearchFile(path, run_dir, weights, named, len(shadow), step)
+    return ResearchFile(path, run_dir, _live(state, arch), named, len(shadow), step, arch, n_heads)
 
 
 def write_converted(source: ResearchFile, path: str | Path, *, dataset: str, arch: str) -> Path:
@@ -297,13 +394,11 @@ def write_packaged(
     aligned with that model's parameters, an OmegaConf DictConfig as hyper-parameters."""
     path = Path(path)
     transformer = arch == "transformer"
-    model = ResearchModel(
-        signal=signal, length=length, transformer=transformer, conv=not transformer,
-        scale=not transformer, label_classes=5 if transformer else 0, fourier=not transformer,
-        hidden=hidden, n_blocks=n_blocks, n_heads=n_heads, cond=128, channels=channels,
-        conv_blocks=conv_blocks,
+    table = packaged_key_table(
+        arch=arch, signal=signal, hidden=hidden, n_blocks=n_blocks, n_heads=n_heads, cond=128,
+        channels=channels, conv_blocks=conv_blocks,
     )  # fmt: skip
-    state, shadow, named = _train(model, arch, seed)
+    state, shadow, named = _materialise(table, arch, seed)
     state_dict = {f"score_model.{k}": v for k, v in state.items()}
     state_dict |= {"ema.decay": 0.9999, "ema.num_updates": step, "ema.shadow_params": shadow}
     config = OmegaConf.create({
@@ -318,10 +413,114 @@ def write_packaged(
     torch.save({"epoch": 3, "global_step": step, "pytorch-lightning_version": "2.4.0",
                 "state_dict": state_dict,
                 "hyper_parameters": {"cfg": config, "dataset_name": dataset}}, path)  # fmt: skip
-    live = (
-        _TOWER_PREFIXES[arch]
-        + ("sigma_map.",)
-        + (("rotary_emb.",) if arch == "transformer" else ())
-    )
-    weights = {k: v for k, v in state.items() if k.startswith(live)}
-    return ResearchFile(path, None, weights, named, len(shadow), step)
+    return ResearchFile(path, None, _live(state, arch), named, len(shadow), step, arch, n_heads)
+
+
+# -- the research forward pass (SPEC §6, §7), on tensors by name ---------------------------------
+
+
+def _linear(x: Tensor, w: dict[str, Tensor], name: str) -> Tensor:
+    return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+
+def _sigma_map(w: dict[str, Tensor], sigma: Tensor) -> Tensor:
+    freqs = torch.exp(-math.log(10_000) * torch.arange(128, dtype=sigma.dtype) / 128)
+    args = sigma[:, None] * freqs[None]
+    features = torch.cat([args.cos(), args.sin()], dim=-1)  # cos first
+    hidden = F.silu(_linear(features, w, "sigma_map.mlp.0"))
+    return F.silu(_linear(hidden, w, "sigma_map.mlp.2"))  # c = SiLU(sigma_map(sigma))
+
+
+def _norm(x: Tensor, weight: Tensor) -> Tensor:
+    return F.layer_norm(x, x.shape[-1:], eps=1e-5) * weight
+
+
+def _transformer(w: dict[str, Tensor], tokens: Tensor, labels: Tensor, sigma: Tensor,
+                 n_heads: int) -> Tensor:  # fmt: skip
+    batch, length = tokens.shape
+    hidden = w["vocab_embed.embedding"].shape[1]
+    d = hidden // n_heads
+    signal = _linear(labels, w, "vocab_embed.signal_embedding")
+    x = w["vocab_embed.embedding"][tokens] + (signal[:, None] if signal.dim() == 2 else signal)
+    c = _sigma_map(w, sigma)
+    inv_freq = 1.0 / 10_000 ** (torch.arange(0, d, 2, dtype=x.dtype) / d)
+    theta = torch.arange(length, dtype=x.dtype)[:, None] * inv_freq[None]
+    table = torch.cat([theta, theta], dim=-1)[:, None]  # (L, 1, d)
+
+    def rotate(v: Tensor) -> Tensor:  # GPT-NeoX rotate-half
+        return v * table.cos() + torch.cat([-v[..., d // 2 :], v[..., : d // 2]], -1) * table.sin()
+
+    n_blocks = len({k.split(".")[1] for k in w if k.startswith("blocks.")})
+    for i in range(n_blocks):
+        p = f"blocks.{i}."
+        mods = _linear(c, w, p + "adaLN_modulation")[:, None].chunk(6, dim=-1)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mods
+        h = _norm(x, w[p + "norm1.weight"]) * (1 + scale1) + shift1
+        qkv = (h @ w[p + "attn_qkv.weight"].T).view(batch, length, 3, n_heads, d)
+        q, k, v = rotate(qkv[:, :, 0]), rotate(qkv[:, :, 1]), qkv[:, :, 2]
+        att = torch.einsum("blhd,bmhd->bhlm", q, k) / math.sqrt(d)
+        a = torch.einsum("bhlm,bmhd->blhd", att.softmax(-1), v).reshape(batch, length, hidden)
+        x = x + gate1 * (a @ w[p + "attn_out.weight"].T)
+        h = _norm(x, w[p + "norm2.weight"]) * (1 + scale2) + shift2
+        h = _linear(F.gelu(_linear(h, w, p + "mlp.0"), approximate="tanh"), w, p + "mlp.2")
+        x = x + gate2 * h
+    shift, scale = _linear(c, w, "output_layer.adaLN_modulation")[:, None].chunk(2, dim=-1)
+    h = _norm(x, w["output_layer.norm_final.weight"]) * (1 + scale) + shift
+    return _linear(h, w, "output_layer.linear")
+
+
+def _conv(w: dict[str, Tensor], tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
+    length = tokens.shape[1]
+    if labels.dim() == 3:
+        signal = labels  # the per-position label is the fifth channel
+    elif "label_emb.0.weight" in w:
+        signal = _linear(F.silu(_linear(labels, w, "label_emb.0")), w, "label_emb.2")[..., None]
+    else:  # d3-dna: a (B, 1) label broadcast over positions
+        signal = labels[:, None, :].expand(-1, length, -1)
+    x = torch.cat([F.one_hot(tokens, 4).to(signal.dtype), signal], dim=-1).transpose(1, 2)
+    pad = w["linear.weight"].shape[2] // 2
+    h = F.silu(F.conv1d(x, w["linear.weight"], w["linear.bias"], padding=pad))
+    c = _sigma_map(w, sigma)
+    n_blocks = len({k.split(".")[1] for k in w if k.startswith("conv_blocks.")})
+    for k in range(n_blocks):
+        dilation = RESEARCH_DILATIONS[k % len(RESEARCH_DILATIONS)]
+        dense = _linear(c, w, f"denses.{k}.dense")[:, :, None]
+        normed = F.group_norm(h + dense, 1, w[f"norms.{k}.weight"], w[f"norms.{k}.bias"], 1e-5)
+        conv = F.conv1d(normed, w[f"conv_blocks.{k}.weight"], w[f"conv_blocks.{k}.bias"],
+                        padding=pad * dilation, dilation=dilation)  # fmt: skip
+        h = h + F.silu(conv)
+    h = F.gelu(F.conv1d(h, w["final.0.weight"], w["final.0.bias"]))  # exact erf GELU
+    return F.conv1d(h, w["final.2.weight"], w["final.2.bias"]).transpose(1, 2)
+
+
+def reference_log_scores(
+    weights: dict[str, Tensor],
+    arch: str,
+    tokens: Tensor,
+    labels: Tensor,
+    sigma: Tensor,
+    *,
+    n_heads: int = 12,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """The research model's log-scores (B, L, 4), computed from its tensors by name.
+
+    Written out from SPEC §6 (transformer) and §7 (conv), independently of d3's models, with the
+    current token's entry set to 0 as d3 does (the research conv model left it unmasked; SPEC §7).
+
+    Args:
+        weights: The trained tower's tensors (EMA applied), by research name.
+        arch: ``"transformer"`` or ``"conv"``.
+        tokens: (B, L) int64.
+        labels: (B, S) or (B, L, 1).
+        sigma: (B,).
+        n_heads: Attention heads (the transformer's weights do not say).
+        dtype: Precision of the computation.
+    """
+    w = {k: v.to(dtype) for k, v in weights.items()}
+    labels, sigma = labels.to(dtype), sigma.to(dtype)
+    if arch == "transformer":
+        out = _transformer(w, tokens, labels, sigma, n_heads)
+    else:
+        out = _conv(w, tokens, labels, sigma)
+    return out.scatter(-1, tokens[..., None], 0.0)

@@ -88,17 +88,29 @@ class Layout:
         name: Shown in messages, e.g. ``"research checkpoint"``.
         required: Groups that must be present.
         optional: Groups that may be present (all keys of a group, or none).
+        dense_input: Input width of ``denses.k.dense``; None: the σ map's width C.
+        fourier_width: Width of the unused ``embed`` (``W`` has half of it, the Linear is square);
+            None: C.
     """
 
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    dense_input: int | None = None
+    fourier_width: int | None = None
 
+
+RESEARCH_CONV_WIDTH = 256
+"""A constant of the research conv code (SPEC §10 A): its ``denses.k.dense`` take 256 inputs and
+its unused ``embed`` is 256 wide, whatever ``cond_dim`` the config gives the σ map. So a Tran
+file's dead conv tower has (256, 256) denses beside a σ map of width 128."""
 
 RESEARCH = Layout(
     "research checkpoint (both towers)",
     required=tuple(g for g in RESEARCH_GROUPS if g not in ("embed", "label_emb")),
     optional=("embed", "label_emb"),
+    dense_input=RESEARCH_CONV_WIDTH,
+    fourier_width=RESEARCH_CONV_WIDTH,
 )
 """SPEC §10 A: ``embed`` only in DeepSTARR-Tran files, ``label_emb`` in DeepSTARR and MPRA."""
 PACKAGED_TRANSFORMER = Layout("d3-dna transformer checkpoint", required=TRANSFORMER_GROUPS)
@@ -160,9 +172,13 @@ def layout_sizes(weights: Mapping[str, Tensor]) -> dict[str, int]:
     }
 
 
-def _group_keys(group: str, s: dict[str, int], weights: Mapping[str, Tensor]) -> list[KeySpec]:
+def _group_keys(
+    group: str, s: dict[str, int], weights: Mapping[str, Tensor], layout: Layout
+) -> list[KeySpec]:
     """The expected entries of one group, in registration order."""
     v, h, c, ch, k = s["vocab"], s["hidden"], s["cond"], s["channels"], s["kernel"]
+    dense_in = layout.dense_input or c
+    fourier = layout.fourier_width or c
 
     def free(name: str) -> tuple[int, ...] | None:  # a shape only the file knows
         return tuple(weights[name].shape) if name in weights else None
@@ -215,9 +231,9 @@ def _group_keys(group: str, s: dict[str, int], weights: Mapping[str, Tensor]) ->
         ]
     if group == "embed":
         return [
-            KeySpec("embed.0.W", free("embed.0.W"), trainable=False),
-            KeySpec("embed.1.weight", free("embed.1.weight")),
-            KeySpec("embed.1.bias", free("embed.1.bias")),
+            KeySpec("embed.0.W", (fourier // 2,), trainable=False),
+            KeySpec("embed.1.weight", (fourier, fourier)),
+            KeySpec("embed.1.bias", (fourier,)),
         ]
     if group == "linear":
         return [KeySpec("linear.weight", (ch, v + 1, k)), KeySpec("linear.bias", (ch,))]
@@ -228,7 +244,7 @@ def _group_keys(group: str, s: dict[str, int], weights: Mapping[str, Tensor]) ->
                 specs += [KeySpec(f"conv_blocks.{i}.weight", (ch, ch, k))]
                 specs += [KeySpec(f"conv_blocks.{i}.bias", (ch,))]
             elif group == "denses":
-                specs += [KeySpec(f"denses.{i}.dense.weight", (ch, c))]
+                specs += [KeySpec(f"denses.{i}.dense.weight", (ch, dense_in))]
                 specs += [KeySpec(f"denses.{i}.dense.bias", (ch,))]
             else:
                 specs += [KeySpec(f"norms.{i}.weight", (ch,)), KeySpec(f"norms.{i}.bias", (ch,))]
@@ -268,7 +284,7 @@ def expected_keys(weights: Mapping[str, Tensor], layout: Layout) -> list[KeySpec
         for g in RESEARCH_GROUPS
         if g in layout.required or (g in layout.optional and g in present)
     ]
-    return [spec for g in groups for spec in _group_keys(g, sizes, weights)]
+    return [spec for g in groups for spec in _group_keys(g, sizes, weights, layout)]
 
 
 def _listing(items: Sequence[str], limit: int = 12) -> str:

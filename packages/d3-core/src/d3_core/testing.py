@@ -218,33 +218,97 @@ class DatasetPluginConformance:
 
     @pytest.mark.parametrize("arch", ["transformer", "conv"])
     def test_a_paper_size_research_file_has_spec_layout_and_fits_the_paper_model(self, arch):
+        """SPEC §10 A's table at paper size passes d3's layout check with every shape, and its
+        trained tower is exactly d3's paper model (names and shapes)."""
         import torch
 
         from d3_core import formats
-        from d3_core.checkpoint_fixtures import ResearchModel
+        from d3_core.checkpoint_fixtures import PAPER_LAYOUTS, research_key_table
         from d3_core.config import model_sizes, resolve_config
 
         plugin = self.load_plugin()
+        spec = PAPER_LAYOUTS[(self.name, arch)]
+        assert (spec["signal"], spec["length"]) == (plugin.label_width, self.sequence_length)
+        assert spec["label_classes"] == self.research_label_classes
+        assert spec["fourier"] == (arch in self.research_fourier_embed)
+        assert spec["label_emb_width"] == self.research_conv_label_width[arch]
+        table = research_key_table(
+            arch=arch, **{k: v for k, v in spec.items() if k != "ema_length"}
+        )
         with torch.device("meta"):
-            research = ResearchModel(
-                signal=plugin.label_width,
-                length=self.sequence_length,
-                label_classes=self.research_label_classes,
-                fourier=arch in self.research_fourier_embed,
-                label_emb_width=self.research_conv_label_width[arch],
-                cond=128 if arch == "transformer" else 256,
-            )
+            state = {key.name: torch.empty(key.shape) for key in table}
             cfg = resolve_config(self.name, arch, preset="paper")
             ours = get_model_class_for_dataset(self.name, arch)(model_sizes(cfg, plugin))
-        state = research.state_dict()
         expected = formats.check_layout(state, formats.RESEARCH, "paper-size file")
-        trainable = [spec.name for spec in expected if spec.trainable]
-        assert len(trainable) == self.research_ema_lengths[arch]
-        assert trainable == [n for n, p in research.named_parameters() if p.requires_grad]
+        assert [(e.name, e.shape, e.trainable) for e in expected] == [
+            (key.name, key.shape, key.ema) for key in table
+        ]
+        assert sum(key.ema for key in table) == self.research_ema_lengths[arch]
         kept, _ = formats.tower_weights(state, arch)
         assert {k: tuple(v.shape) for k, v in kept.items()} == {
             k: tuple(v.shape) for k, v in ours.state_dict().items()
         }
+
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_research_run_reproduces_the_research_model_through_every_path(
+        self, tmp_path, arch
+    ):
+        """Research run, its earlier-Lightning conversion and its `d3 convert` output all give the
+        research forward pass's log-scores (SPEC §6/§7 on the file's EMA tensors), and
+        `d3 sample` designs from the research run."""
+        import numpy as np
+        import torch
+
+        from d3_core.checkpoint import load_model_local
+        from d3_core.checkpoint_fixtures import reference_log_scores, write_converted
+        from d3_core.cli import main
+
+        written = self._research_file(tmp_path, arch)
+        tokens, labels, sigma = self._inputs()
+        theirs = reference_log_scores(written.ema_state(), arch, tokens, labels, sigma, n_heads=2)
+        lightning = write_converted(written, tmp_path / "lightning.ckpt", dataset=self.name,
+                                    arch=arch)  # fmt: skip
+        assert main(["convert", str(written.path)]) == 0
+        ours = written.path.with_name("checkpoint.d3.ckpt")
+        scores = {}
+        for name, path, trusted in (("research", written.run_dir, False),
+                                    ("converted", lightning, True), ("d3", ours, False)):  # fmt: skip
+            model, _, _ = load_model_local(path, "cpu", trusted=trusted)
+            with torch.no_grad():
+                scores[name] = model(tokens, labels, sigma)
+            assert (scores[name].double() - theirs).abs().max() < 2e-5, name
+        assert torch.equal(scores["d3"], scores["research"])
+        assert torch.equal(scores["converted"], scores["research"])
+        labels_file = tmp_path / "labels.npy"
+        np.save(labels_file, labels.numpy())
+        out = tmp_path / "samples"
+        argv = ["sample", "--checkpoint", str(written.run_dir), "--labels", str(labels_file),
+                "--steps", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        with np.load(out / "samples.npz") as data:
+            assert data["tokens"].shape == (len(labels), self.sequence_length)
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("arch", ["transformer", "conv"])
+    def test_a_paper_size_research_file_reproduces_the_research_model(self, tmp_path, arch):
+        """A research run at paper size (both towers, ~0.8 GB) loads strictly and gives the
+        research forward pass's log-scores within 2e-5 (float32 CPU against float64)."""
+        import torch
+
+        from d3_core.checkpoint import load_model_local
+        from d3_core.checkpoint_fixtures import reference_log_scores
+
+        written = self._research_file(tmp_path, arch, hidden=768, n_blocks=12, n_heads=12,
+                                      channels=256, conv_blocks=20)  # fmt: skip
+        assert written.ema_length == self.research_ema_lengths[arch]
+        model, _, _ = load_model_local(written.run_dir, "cpu")
+        tokens, labels, sigma = self._inputs()
+        with torch.no_grad():
+            ours = model(tokens, labels, sigma)
+        theirs = reference_log_scores(written.ema_state(), arch, tokens, labels, sigma, n_heads=12)
+        error = float((ours.double() - theirs).abs().max())
+        print(f"{self.name} {arch} paper size: max |log-score error| {error:.2e}")
+        assert error < 2e-5
 
     def test_a_packaged_transformer_checkpoint_loads_when_trusted(self, tmp_path):
         import torch
@@ -266,7 +330,8 @@ class DatasetPluginConformance:
         assert params.keys() == written.ema.keys()
         assert all(torch.equal(params[k], v) for k, v in written.ema.items())
 
-    def test_a_packaged_conv_checkpoint_loads_only_for_a_per_position_label(self, tmp_path):
+    def test_a_packaged_conv_checkpoint_loads_only_for_one_label_channel(self, tmp_path):
+        """d3-dna's conv model takes a per-position track or one global label, nothing wider."""
         from d3_core.checkpoint import load_checkpoint
         from d3_core.checkpoint_fixtures import write_packaged
         from d3_core.errors import CheckpointError
@@ -276,11 +341,11 @@ class DatasetPluginConformance:
             tmp_path / "release.ckpt", dataset=self.name, arch="conv",
             signal=plugin.label_width, length=self.sequence_length,
         )  # fmt: skip
-        if plugin.label_mode == "per_position":
+        if plugin.label_width == 1:
             loaded = load_checkpoint(written.path, trusted=True)
             assert (loaded.architecture, loaded.cfg.model.cond_dim) == ("conv", 128)
         else:
-            with pytest.raises(CheckpointError, match="takes a per-position label only"):
+            with pytest.raises(CheckpointError, match="takes one label channel"):
                 load_checkpoint(written.path, trusted=True)
 
     @pytest.mark.parametrize("arch", ["transformer", "conv"])
@@ -363,16 +428,17 @@ class DatasetPluginConformance:
         torch.save({"epoch": 1, "state_dict": weights}, oracle)
         cfg = resolve_config(cls.name, "conv", overrides=[
             f"dataset.data={data}", "training.max_steps=2", "training.num_workers=0"])  # fmt: skip
-        research = cls._research_file(root, "conv")
+        research = cls._research_file(root, "transformer")
         checkpoints = {
             "d3": train(cfg, RunDir(root / "ours"), progress=False).last_checkpoint,
             "research": research.run_dir,
+            "research-conv": cls._research_file(root, "conv").run_dir,
             "packaged": write_packaged(
                 root / "release.ckpt", arch="transformer", dataset=cls.name,
                 signal=plugin.label_width, length=cls.sequence_length,
             ).path,
             "converted": write_converted(research, root / "converted.ckpt", dataset=cls.name,
-                                         arch="conv"),
+                                         arch="transformer"),
         }  # fmt: skip
         n_test = len(plugin.load("data_loader")(data)["test"])
         return {"data": data, "oracle": oracle, "checkpoints": checkpoints, "n_test": n_test}
@@ -390,14 +456,14 @@ class DatasetPluginConformance:
             assert (out / name).is_file(), name
         return json.loads((out / "report.json").read_text())
 
-    @pytest.mark.parametrize("fmt", ["d3", "research", "packaged", "converted"])
+    @pytest.mark.parametrize("fmt", ["d3", "research", "research-conv", "packaged", "converted"])
     def test_d3_evaluate_runs_from_every_checkpoint_format(self, evaluate_inputs, tmp_path, fmt):
         import numpy as np
 
         path = evaluate_inputs["checkpoints"][fmt]
         trust = ["--trust-checkpoint"] if fmt in ("packaged", "converted") else []
         report = self._evaluate(evaluate_inputs, tmp_path, "--model-path", str(path), *trust)
-        assert report["checkpoint"]["format"] == fmt
+        assert report["checkpoint"]["format"] == fmt.split("-")[0]
         assert report["dataset"] == self.name
         samples = report["metrics"]["samples"]["mean"]
         keys = ["sp_mse.oracle", "ks.oracle", "js.k3", "memorisation.mean", "diversity"]

@@ -40,6 +40,10 @@ class ConvConfig:
             repeated four times as trained, which spans the whole 249-bp sequence. A list is
             stored as a tuple.
         cond_dim: Width C of the σ conditioning; 256 in the research Conv checkpoints.
+        label_embedding: For "global" labels: True maps (B, S) through ``label_emb`` (the
+            research DeepSTARR and MPRA models); False broadcasts a (B, 1) label over the
+            positions as the signal channel (d3-dna's conv model, e.g. its lentiMPRA models;
+            S must be 1). Ignored for "per_position" labels.
     """
 
     length: int
@@ -51,6 +55,7 @@ class ConvConfig:
     kernel_size: int = 9
     dilations: tuple[int, ...] = (1, 1, 4, 16, 64)
     cond_dim: int = 256
+    label_embedding: bool = True
 
     def __post_init__(self) -> None:
         for name in ("length", "signal_dim", "vocab_size", "channels", "n_blocks", "cond_dim"):
@@ -59,6 +64,13 @@ class ConvConfig:
         if self.label_mode == "per_position" and self.signal_dim != 1:
             raise D3ConfigError(
                 "label_mode='per_position' uses the label itself as the signal channel, so "
+                f"signal_dim must be 1; got signal_dim={self.signal_dim}"
+            )
+        if not isinstance(self.label_embedding, bool):
+            raise D3ConfigError(f"label_embedding must be true or false; got {self.label_embedding!r}")
+        if self.label_mode == "global" and not self.label_embedding and self.signal_dim != 1:
+            raise D3ConfigError(
+                "label_embedding=False broadcasts one global label over the positions, so "
                 f"signal_dim must be 1; got signal_dim={self.signal_dim}"
             )
         k = self.kernel_size
@@ -121,7 +133,7 @@ class ConvScoreModel(ScoreModel):
         self.final = nn.Sequential(
             nn.Conv1d(ch, ch, 1), nn.GELU(), nn.Conv1d(ch, config.vocab_size, 1)
         )
-        if config.label_mode == "global":
+        if config.label_mode == "global" and config.label_embedding:
             self.label_emb = nn.Sequential(
                 nn.Linear(config.signal_dim, config.length),
                 nn.SiLU(),
@@ -137,8 +149,10 @@ class ConvScoreModel(ScoreModel):
         # Comparison instead of F.one_hot: no range check, hence no device sync.
         one_hot = (tokens[..., None] == states).to(dtype)  # (B, L, V)
         labels = labels.to(dtype)
-        if cfg.label_mode == "global":
+        if cfg.label_mode == "global" and cfg.label_embedding:
             signal = self.label_emb(labels)[..., None]  # (B, S) -> (B, L) -> (B, L, 1)
+        elif cfg.label_mode == "global":  # (B, 1) -> (B, L, 1), as d3-dna's conv model
+            signal = labels[:, None, :].expand(-1, tokens.shape[1], -1)
         else:
             signal = labels  # (B, L, 1)
         x = torch.cat([one_hot, signal], dim=-1).transpose(1, 2)  # (B, V + 1, L)

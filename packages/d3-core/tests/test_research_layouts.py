@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from d3_core import formats
-from d3_core.errors import CheckpointError
 from d3_core.checkpoint_fixtures import (
     PAPER_LAYOUTS,
     Key,
     packaged_key_table,
     research_key_table,
 )
+from d3_core.errors import CheckpointError
 
 LAYOUTS = sorted(PAPER_LAYOUTS)
 

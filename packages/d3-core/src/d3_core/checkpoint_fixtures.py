@@ -99,7 +99,8 @@ def _transformer_keys(*, vocab: int, hidden: int, signal: int, cond: int, label_
             Key(p + "adaLN_modulation.weight", (6 * hidden, cond)),
             Key(p + "adaLN_modulation.bias", (6 * hidden,)),
         ]
-    return keys + [
+    return [
+        *keys,
         Key("output_layer.norm_final.weight", (hidden,)),
         Key("output_layer.linear.weight", (vocab, hidden)),
         Key("output_layer.linear.bias", (vocab,)),
@@ -117,7 +118,9 @@ def _sigma_keys(cond: int) -> list[Key]:
     ]
 
 
-def _conv_keys(*, vocab: int, channels: int, kernel: int, blocks: int, dense_input: int) -> list[Key]:
+def _conv_keys(
+    *, vocab: int, channels: int, kernel: int, blocks: int, dense_input: int
+) -> list[Key]:
     keys = [Key("linear.weight", (channels, vocab + 1, kernel)), Key("linear.bias", (channels,))]
     for i in range(blocks):
         keys += [Key(f"conv_blocks.{i}.weight", (channels, channels, kernel)),
@@ -127,7 +130,8 @@ def _conv_keys(*, vocab: int, channels: int, kernel: int, blocks: int, dense_inp
                  Key(f"denses.{i}.dense.bias", (channels,))]  # fmt: skip
     for i in range(blocks):
         keys += [Key(f"norms.{i}.weight", (channels,)), Key(f"norms.{i}.bias", (channels,))]
-    return keys + [
+    return [
+        *keys,
         Key("final.0.weight", (channels, channels, 1)),
         Key("final.0.bias", (channels,)),
         Key("final.2.weight", (vocab, channels, 1)),

@@ -250,9 +250,7 @@ class DatasetPluginConformance:
         }
 
     @pytest.mark.parametrize("arch", ["transformer", "conv"])
-    def test_a_research_run_reproduces_the_research_model_through_every_path(
-        self, tmp_path, arch
-    ):
+    def test_a_research_run_reproduces_the_research_model_through_every_path(self, tmp_path, arch):
         """Research run, its earlier-Lightning conversion and its `d3 convert` output all give the
         research forward pass's log-scores (SPEC §6/§7 on the file's EMA tensors), and
         `d3 sample` designs from the research run."""

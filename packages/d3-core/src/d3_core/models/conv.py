@@ -67,7 +67,9 @@ class ConvConfig:
                 f"signal_dim must be 1; got signal_dim={self.signal_dim}"
             )
         if not isinstance(self.label_embedding, bool):
-            raise D3ConfigError(f"label_embedding must be true or false; got {self.label_embedding!r}")
+            raise D3ConfigError(
+                f"label_embedding must be true or false; got {self.label_embedding!r}"
+            )
         if self.label_mode == "global" and not self.label_embedding and self.signal_dim != 1:
             raise D3ConfigError(
                 "label_embedding=False broadcasts one global label over the positions, so "

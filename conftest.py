@@ -6,7 +6,7 @@ import pytest
 
 # The conformance base that dataset packages' tests subclass lives in d3-core; rewrite its asserts
 # so that failures show the compared values.
-pytest.register_assert_rewrite("d3_core.testing")
+pytest.register_assert_rewrite("d3_core.testing", "d3_core.testing_checkpoints")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

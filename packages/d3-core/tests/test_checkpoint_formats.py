@@ -20,15 +20,11 @@ from d3_core.checkpoint import (
     read_contents,
     write_checkpoint,
 )
-from d3_core.checkpoint_fixtures import (
-    reference_log_scores,
-    write_converted,
-    write_packaged,
-    write_research,
-)
+from d3_core.checkpoint_fixtures import write_converted, write_packaged, write_research
 from d3_core.config import model_sizes
 from d3_core.errors import CheckpointError
 from d3_core.graph import UniformGraph
+from d3_core.reference import reference_log_scores
 
 TOY = {"dataset": "toy", "signal": 1, "length": 32, "label_classes": 5}
 

@@ -7,8 +7,8 @@ so the modulation order, gates, norms, rotary form and conv block formula are al
 import pytest
 import torch
 
-from d3_core.checkpoint_fixtures import reference_log_scores
 from d3_core.models import ConvConfig, ConvScoreModel, TransformerConfig, TransformerScoreModel
+from d3_core.reference import reference_log_scores
 
 B, L = 3, 12
 

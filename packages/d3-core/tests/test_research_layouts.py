@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from d3_core import formats
-from d3_core.checkpoint_fixtures import (
+from d3_core.checkpoint_tables import (
     PAPER_LAYOUTS,
     Key,
     packaged_key_table,

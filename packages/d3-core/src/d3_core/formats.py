@@ -26,30 +26,14 @@ from torch import Tensor
 from d3_core.errors import CheckpointError
 
 __all__ = [
-    "CONV_PREFIXES",
-    "TRANSFORMER_PREFIXES",
-    "UNUSED_PREFIXES",
     "KeySpec",
     "Layout",
-    "adaln_untrained",
     "check_layout",
     "ema_by_name",
     "expected_keys",
     "layout_sizes",
-    "tower_weights",
+    "plain_config",
 ]
-
-TRANSFORMER_PREFIXES = ("vocab_embed.", "rotary_emb.", "blocks.", "output_layer.")
-"""Keys only the transformer tower uses."""
-CONV_PREFIXES = ("linear.", "conv_blocks.", "denses.", "norms.", "final.", "label_emb.")
-"""Keys only the conv tower uses."""
-SHARED_PREFIXES = ("sigma_map.",)
-"""Keys both towers use: the same tensors, never dropped with a dead tower."""
-UNUSED_PREFIXES = ("scale", "label_embed.", "embed.")
-"""Keys no forward pass uses: ``scale``, the DiT label table, the DeepSTARR Fourier embedding."""
-NOT_TRAINABLE = ("rotary_emb.inv_freq", "embed.0.W")
-"""Entries of a state dict that are not in ``parameters()`` with gradients, hence not in an EMA
-list: the rotary buffer and the frozen Fourier weights."""
 
 # Groups of keys in the order the research module registers them (SPEC §10 A). A format is a
 # subsequence of these groups; each group is all-or-nothing.
@@ -368,48 +352,6 @@ def ema_by_name(
             f"{source}: EMA entries do not match the parameters they stand for: {_listing(wrong)}"
         )
     return named
-
-
-def tower_weights(weights: Mapping[str, Tensor], arch: str) -> tuple[dict[str, Tensor], list[str]]:
-    """The entries one tower uses, and the names of those it does not.
-
-    Args:
-        weights: Model weights (or EMA shadows) by name.
-        arch: ``"transformer"`` or ``"conv"``; ``sigma_map`` belongs to both.
-
-    Returns:
-        (kept entries by name, in order; dropped names).
-    """
-    own = TRANSFORMER_PREFIXES if arch == "transformer" else CONV_PREFIXES
-    keep = own + SHARED_PREFIXES
-    kept = {k: v for k, v in weights.items() if k.startswith(keep)}
-    return kept, [k for k in weights if k not in kept]
-
-
-def adaln_untrained(weights: Mapping[str, Tensor]) -> bool | None:
-    """Whether every transformer adaLN weight is still exactly zero (its initial value).
-
-    An untrained transformer tower keeps them zero: the optimizer never moves a parameter that
-    gets no gradient. Returns None when the file has no such weights.
-    """
-    keys = [k for k in weights if k.endswith("adaLN_modulation.weight")]
-    if not keys:
-        return None
-    return all(not bool(weights[k].any()) for k in keys)
-
-
-def describe_dropped(names: Sequence[str]) -> str:
-    """A short account of dropped keys by group, e.g. ``"conv tower (126), scale, embed (3)"``."""
-    groups: dict[str, int] = {}
-    for name in names:
-        if name.startswith(TRANSFORMER_PREFIXES):
-            label = "untrained transformer tower"
-        elif name.startswith(CONV_PREFIXES):
-            label = "untrained conv tower"
-        else:
-            label = _group_of(name)
-        groups[label] = groups.get(label, 0) + 1
-    return ", ".join(f"{g} ({n} tensors)" if n > 1 else g for g, n in groups.items())
 
 
 def plain_config(config: Any) -> Any:

@@ -91,8 +91,6 @@ class ResearchFile:
         ema: The EMA values the loaded model must hold, by name; they differ from ``weights``.
         ema_length: Length of the file's positional EMA list.
         step: The stored step.
-        arch: The trained tower.
-        n_heads: Attention heads of the transformer tower (the weights do not say).
     """
 
     path: Path
@@ -101,8 +99,6 @@ class ResearchFile:
     ema: dict[str, Tensor]
     ema_length: int
     step: int
-    arch: str = "transformer"
-    n_heads: int = 2
 
     def ema_state(self) -> dict[str, Tensor]:
         """The trained tower's tensors as the research code evaluates them: EMA applied."""
@@ -177,7 +173,7 @@ def write_research(
                                 n_heads=n_heads, cond=cond)  # fmt: skip
         (run_dir / "hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(plain), run_dir / "hydra" / "config.yaml")
-    return ResearchFile(path, run_dir, _live(state, arch), named, len(shadow), step, arch, n_heads)
+    return ResearchFile(path, run_dir, _live(state, arch), named, len(shadow), step)
 
 
 def write_converted(source: ResearchFile, path: str | Path, *, dataset: str, arch: str) -> Path:
@@ -239,4 +235,4 @@ def write_packaged(
     torch.save({"epoch": 3, "global_step": step, "pytorch-lightning_version": "2.4.0",
                 "state_dict": state_dict,
                 "hyper_parameters": {"cfg": config, "dataset_name": dataset}}, path)  # fmt: skip
-    return ResearchFile(path, None, _live(state, arch), named, len(shadow), step, arch, n_heads)
+    return ResearchFile(path, None, _live(state, arch), named, len(shadow), step)

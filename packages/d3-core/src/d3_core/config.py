@@ -93,6 +93,9 @@ class TrainingSection:
     grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
     ema_decay: float = 0.9999
     time_eps: float = 1e-3  # smallest training time (the research code's; 1e-5 in d3-dna)
+    # Classifier-free guidance: train this share of sequences on the null label, so the model
+    # also learns the unconditional score (needs model.null_label: true). 0 = the research runs.
+    label_dropout: float = 0.0
     seed: int = 42
     precision: str = "auto"
     num_workers: int | None = None  # None: chosen from the CPUs per process
@@ -380,6 +383,11 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
         _fail("training.ema_decay", tr.ema_decay, "a number in [0, 1)")
     if not 0 < tr.time_eps < 1:
         _fail("training.time_eps", tr.time_eps, "a number in (0, 1)")
+    if not 0 <= tr.label_dropout < 1:
+        _fail("training.label_dropout", tr.label_dropout, "a number in [0, 1)")
+    if tr.label_dropout > 0 and not cfg.model.get("null_label", False):
+        _fail("training.label_dropout", tr.label_dropout,
+              "0 unless model.null_label is true (dropped labels use the learned null label)")  # fmt: skip
     if tr.grad_clip is not None and not tr.grad_clip > 0:
         _fail("training.grad_clip", tr.grad_clip, "a positive number or null")
     if tr.sample_eval_every_n_steps is not None:

@@ -21,6 +21,7 @@ import torch
 from d3_core.checkpoint import LoadedModel
 from d3_core.data import tokens_to_onehot
 from d3_core.errors import D3InputError
+from d3_core.guidance import Guidance, guided_score_fn
 from d3_core.io import atomic_path, atomic_write
 from d3_core.sampling import sample
 from d3_core.seeds import step_seed
@@ -133,6 +134,8 @@ def sample_sequences(
     predictor: str = "analytic",
     batch_size: int = 64,
     progress: bool = True,
+    guidance: Guidance | None = None,
+    oracle: Any = None,
 ) -> SampleRun:
     """Draws one sequence per label row with the checkpoint's EMA model.
 
@@ -144,8 +147,11 @@ def sample_sequences(
         predictor: ``"analytic"`` or ``"euler"``.
         batch_size: Sequences per forward pass; does not change the result.
         progress: Show a progress bar on stderr.
+        guidance: Classifier-free and/or oracle guidance (`d3_core.guidance`); None: unguided.
+        oracle: The `d3_core.oracle.Oracle` oracle guidance uses.
     """
     model = loaded.model
+    score_fn = guided_score_fn(model, guidance or Guidance(), graph=loaded.graph, oracle=oracle)
     device = next(model.parameters()).device
     length = loaded.cfg.dataset.sequence_length
     tokens = np.empty((len(labels), length), dtype=np.uint8)
@@ -159,7 +165,7 @@ def sample_sequences(
                 for i in range(start, start + len(part))
             ]
             drawn = sample(
-                model, part, length=length, graph=loaded.graph, noise=loaded.noise,
+                score_fn, part, length=length, graph=loaded.graph, noise=loaded.noise,
                 predictor=predictor, steps=steps, generator=generators,
                 callback=lambda info: bar.update(1),
             )  # fmt: skip

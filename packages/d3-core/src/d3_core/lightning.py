@@ -121,6 +121,7 @@ class D3LightningModule(L.LightningModule):
             micro_batch=tr.micro_batch,
             grad_clip=tr.grad_clip,
             eps=tr.time_eps,
+            label_dropout=tr.label_dropout,
             backward=self.manual_backward,
         )
         schedule = self.lr_schedulers()

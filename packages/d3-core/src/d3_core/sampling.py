@@ -4,7 +4,8 @@ Every sampler shares one leading signature, `(score_fn, x, labels, *, graph, noi
 starts from tokens `x` (usually drawn from the graph's limit distribution), calls `score_fn`
 with the same labels at every step and returns the final tokens. A score function is any
 callable `(tokens (B, L) int64, labels, sigma (B,)) -> log-scores (B, L, V)`, so samplers are
-testable with exact scores and no trained model.
+testable with exact scores and no trained model. A score function may carry a ``denoiser``
+attribute, the score function the final denoising jump uses instead (oracle guidance does).
 """
 
 from __future__ import annotations
@@ -165,8 +166,9 @@ def _integrate(
             callback({"step": i + 1, "steps": steps, "t": float(times[i + 1]), "x": x})
     if denoise:
         sigma = noise.total_noise(times[-1])
+        denoiser = getattr(score_fn, "denoiser", score_fn)
         x = apply_fixed(
-            _jump(score_fn, x, labels, sigma, sigma, graph, generator, drop_mask=graph.absorbing)
+            _jump(denoiser, x, labels, sigma, sigma, graph, generator, drop_mask=graph.absorbing)
         )
     return x
 

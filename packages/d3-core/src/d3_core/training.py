@@ -13,7 +13,28 @@ from d3_core.graph import Graph
 from d3_core.loss import perturb, weighted_score_entropy
 from d3_core.noise import Noise
 
-__all__ = ["train_step"]
+__all__ = ["drop_labels", "train_step"]
+
+
+def drop_labels(
+    labels: torch.Tensor, p: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Replaces each sequence's labels by the null label (all NaN) with probability `p`.
+
+    This is the label dropout of classifier-free guidance: one model learns the conditional
+    score and, from the dropped rows, the unconditional one. A per-position label is dropped
+    for the whole sequence, so the unconditional model sees no label at all.
+
+    Args:
+        labels: (B, S) or (B, L, S) float labels.
+        p: Drop probability in [0, 1); 0 returns `labels` without drawing random numbers.
+        generator: Randomness, on the labels' device.
+    """
+    if p <= 0.0:
+        return labels
+    keep = torch.rand(labels.shape[0], device=labels.device, generator=generator) >= p
+    keep = keep.reshape(-1, *[1] * (labels.dim() - 1))
+    return torch.where(keep, labels, torch.full_like(labels, float("nan")))
 
 
 def train_step(
@@ -28,6 +49,7 @@ def train_step(
     micro_batch: int | None = None,
     grad_clip: float | None = 1.0,
     eps: float = 1e-3,
+    label_dropout: float = 0.0,
     generator: torch.Generator | None = None,
     backward: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
@@ -49,6 +71,8 @@ def train_step(
         micro_batch: Sequences per forward/backward pass; None or >= B runs the batch at once.
         grad_clip: Maximum global gradient norm; None disables clipping.
         eps: Smallest training time.
+        label_dropout: Probability of training a sequence on the null label (`drop_labels`);
+            the model needs a null-label embedding when it is positive.
         generator: Randomness for times and noised tokens.
         backward: How to backpropagate a loss (e.g. Lightning's `manual_backward`);
             `loss.backward()` by default.
@@ -62,6 +86,7 @@ def train_step(
         raise D3ConfigError(f"micro_batch must be a positive integer or None, got {micro_batch}")
     backward = backward or torch.Tensor.backward
     xt, sigma, dsigma = perturb(x0, graph=graph, noise=noise, eps=eps, generator=generator)
+    labels = drop_labels(labels, label_dropout, generator)
     optimizer.zero_grad(set_to_none=True)
     total = torch.zeros((), device=x0.device)
     for start in range(0, batch, step):

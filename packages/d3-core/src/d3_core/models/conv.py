@@ -20,6 +20,7 @@ from d3_core.models.layers import (
     SigmaEmbedding,
     check_label_mode,
     check_positive_int,
+    split_null_labels,
 )
 
 
@@ -44,6 +45,10 @@ class ConvConfig:
             research DeepSTARR and MPRA models); False broadcasts a (B, 1) label over the
             positions as the signal channel (d3-dna's conv model, e.g. its lentiMPRA models;
             S must be 1). Ignored for "per_position" labels.
+        null_label: Learn ``null_signal`` (L,), the signal channel of the null label (an
+            all-NaN label row, per sequence or per position) that training with
+            ``training.label_dropout`` > 0 teaches and classifier-free guidance asks for.
+            The research checkpoints have none.
     """
 
     length: int
@@ -56,6 +61,7 @@ class ConvConfig:
     dilations: tuple[int, ...] = (1, 1, 4, 16, 64)
     cond_dim: int = 256
     label_embedding: bool = True
+    null_label: bool = False
 
     def __post_init__(self) -> None:
         for name in ("length", "signal_dim", "vocab_size", "channels", "n_blocks", "cond_dim"):
@@ -66,6 +72,8 @@ class ConvConfig:
                 "label_mode='per_position' uses the label itself as the signal channel, so "
                 f"signal_dim must be 1; got signal_dim={self.signal_dim}"
             )
+        if not isinstance(self.null_label, bool):
+            raise D3ConfigError(f"null_label must be true or false; got {self.null_label!r}")
         if not isinstance(self.label_embedding, bool):
             raise D3ConfigError(
                 f"label_embedding must be true or false; got {self.label_embedding!r}"
@@ -141,6 +149,8 @@ class ConvScoreModel(ScoreModel):
                 nn.SiLU(),
                 nn.Linear(config.length, config.length),
             )
+        if config.null_label:
+            self.null_signal = nn.Parameter(torch.zeros(config.length))
 
     def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
         """Log-scores (B, L, V) on checked inputs; the current token's entry is 0 (the research
@@ -151,12 +161,17 @@ class ConvScoreModel(ScoreModel):
         # Comparison instead of F.one_hot: no range check, hence no device sync.
         one_hot = (tokens[..., None] == states).to(dtype)  # (B, L, V)
         labels = labels.to(dtype)
+        if cfg.null_label:
+            labels, null = split_null_labels(labels)  # null: (B,) or (B, L)
         if cfg.label_mode == "global" and cfg.label_embedding:
             signal = self.label_emb(labels)[..., None]  # (B, S) -> (B, L) -> (B, L, 1)
         elif cfg.label_mode == "global":  # (B, 1) -> (B, L, 1), as d3-dna's conv model
             signal = labels[:, None, :].expand(-1, tokens.shape[1], -1)
         else:
             signal = labels  # (B, L, 1)
+        if cfg.null_label:
+            null = null[:, None] if cfg.label_mode == "global" else null  # (B, 1) or (B, L)
+            signal = torch.where(null[..., None], self.null_signal.to(dtype)[:, None], signal)
         x = torch.cat([one_hot, signal], dim=-1).transpose(1, 2)  # (B, V + 1, L)
 
         c = F.silu(self.sigma_map(sigma))  # (B, C)

@@ -187,6 +187,45 @@ def resolve_sigma(sigma: Tensor | bool, rest: tuple[Tensor, ...]) -> Tensor:
     return sigma
 
 
+def split_null_labels(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Separate the null label of classifier-free guidance from real label values.
+
+    A label row that is NaN in every entry (one sequence's S values for global labels, one
+    position's for per-position labels) is the *null label*: "no label given". Score models
+    trained with ``training.label_dropout`` replace its embedding with a learned one.
+
+    Args:
+        labels: (B, S) or (B, L, S) float labels, NaN rows for "unlabelled".
+
+    Returns:
+        labels with NaN replaced by 0 (same shape), and the null mask (B,) or (B, L) bool.
+    """
+    nan = torch.isnan(labels)
+    return labels.masked_fill(nan, 0.0), nan.all(-1)
+
+
+def check_null_labels(config: Any, labels: Tensor) -> None:
+    """Raise D3InputError for NaN labels the model cannot take. Syncs on accelerators.
+
+    NaN must fill whole label rows (the null label), and only models built with
+    ``null_label`` (trained with label dropout) have an embedding for it.
+    """
+    nan = torch.isnan(labels)
+    if not bool(nan.any()):
+        return
+    if bool((nan.any(-1) != nan.all(-1)).any()):
+        raise D3InputError(
+            "labels hold NaN in some but not all entries of a row; NaN is accepted only as a "
+            "whole row (the null label of classifier-free guidance)"
+        )
+    if not getattr(config, "null_label", False):
+        raise D3InputError(
+            "labels hold NaN rows (the null label of classifier-free guidance), but this model "
+            "has no null-label embedding: it was trained without training.label_dropout, so it "
+            "has no unconditional score; sample without --guidance or use --oracle-guidance"
+        )
+
+
 def check_model_inputs(
     config: Any, tokens: Tensor, labels: Tensor, sigma: Tensor, *, token_range: bool
 ) -> Tensor:
@@ -197,7 +236,8 @@ def check_model_inputs(
         tokens: (B, L) int64 in [0, V).
         labels: (B, S) float for label_mode "global", (B, L, S) float for "per_position".
         sigma: (B,) or (B, 1) float.
-        token_range: Also check the token range; this syncs with an accelerator.
+        token_range: Also check the token range and NaN (null) label rows; this syncs with an
+            accelerator.
 
     Raises:
         D3InputError: naming the argument, the value received and what is allowed.
@@ -232,6 +272,7 @@ def check_model_inputs(
         )
     if token_range:
         check_token_range(tokens, config.vocab_size)
+        check_null_labels(config, labels)
     return sigma
 
 

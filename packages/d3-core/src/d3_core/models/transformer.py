@@ -30,6 +30,7 @@ from d3_core.models.layers import (
     check_label_mode,
     check_positive_int,
     modulate,
+    split_null_labels,
 )
 
 CHECKPOINTING_MODES = ("none", "blocks", "selective")
@@ -70,6 +71,9 @@ class TransformerConfig:
             whole sequences of at most this many tokens (at least one sequence) and concatenate
             the results. The smaller temporaries are reused by malloc instead of being mapped
             afresh from the OS, about 8 % faster at batch 32, L 249. 0 disables chunking.
+        null_label: Learn ``vocab_embed.null_signal``, the embedding of the null label (an
+            all-NaN label row) that training with ``training.label_dropout`` > 0 teaches and
+            classifier-free guidance asks for. The research checkpoints have none.
     """
 
     length: int
@@ -84,6 +88,7 @@ class TransformerConfig:
     mlp_ratio: int = 4
     checkpointing: str = "none"
     inference_chunk_tokens: int = 4096
+    null_label: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -115,6 +120,8 @@ class TransformerConfig:
             raise D3ConfigError(
                 f"inference_chunk_tokens must be a non-negative integer; got {chunk!r}"
             )
+        if not isinstance(self.null_label, bool):
+            raise D3ConfigError(f"null_label must be true or false; got {self.null_label!r}")
         if self.checkpointing not in CHECKPOINTING_MODES:
             raise D3ConfigError(
                 f"checkpointing must be one of {CHECKPOINTING_MODES}; got {self.checkpointing!r}"
@@ -127,18 +134,31 @@ class TransformerConfig:
 
 
 class VocabEmbedding(nn.Module):
-    """Token embedding plus a linear embedding of the labels (SPEC §6.1)."""
+    """Token embedding plus a linear embedding of the labels (SPEC §6.1).
 
-    def __init__(self, vocab_size: int, hidden_size: int, signal_dim: int) -> None:
+    With ``null_label``, a learned ``null_signal`` (H,) stands in for the label embedding of
+    null (all-NaN) label rows: the unconditional model of classifier-free guidance.
+    """
+
+    def __init__(
+        self, vocab_size: int, hidden_size: int, signal_dim: int, null_label: bool = False
+    ) -> None:
         super().__init__()
         self.embedding = nn.Parameter(torch.empty(vocab_size, hidden_size))
         nn.init.kaiming_uniform_(self.embedding, a=math.sqrt(5))
         self.signal_embedding = nn.Linear(signal_dim, hidden_size)
+        if null_label:
+            self.null_signal = nn.Parameter(torch.zeros(hidden_size))
 
     def forward(self, tokens: Tensor, labels: Tensor) -> Tensor:
         """Embed tokens (B, L) and labels (B, S) or (B, L, S) into (B, L, H)."""
         x = F.embedding(tokens, self.embedding)  # (B, L, H)
-        signal = self.signal_embedding(labels.to(self.embedding.dtype))
+        if hasattr(self, "null_signal"):
+            labels, null = split_null_labels(labels)  # null: (B,) or (B, L)
+            signal = self.signal_embedding(labels.to(self.embedding.dtype))
+            signal = torch.where(null[..., None], self.null_signal.to(signal.dtype), signal)
+        else:
+            signal = self.signal_embedding(labels.to(self.embedding.dtype))
         if signal.dim() == 2:
             signal = signal[:, None, :]  # (B, H) -> (B, 1, H), broadcast over positions
         return x + signal
@@ -269,7 +289,9 @@ class TransformerScoreModel(ScoreModel):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
-        self.vocab_embed = VocabEmbedding(config.vocab_size, config.hidden_size, config.signal_dim)
+        self.vocab_embed = VocabEmbedding(
+            config.vocab_size, config.hidden_size, config.signal_dim, config.null_label
+        )
         self.sigma_map = SigmaEmbedding(config.cond_dim)
         self.rotary_emb = Rotary(config.head_dim)
         self.blocks = nn.ModuleList(DDiTBlock(config) for _ in range(config.n_blocks))

@@ -18,7 +18,7 @@ from d3_core.errors import D3ConfigError, PluginError
 
 TRAINING_KEYS = (
     "batch_size, micro_batch, max_steps, lr, betas, adam_eps, weight_decay, warmup_steps, "
-    "grad_clip, ema_decay, time_eps, seed, precision, num_workers, val_every_n_steps, "
+    "grad_clip, ema_decay, time_eps, label_dropout, seed, precision, num_workers, val_every_n_steps, "
     "val_batches, checkpoint_every_n_steps, log_every_n_steps, sample_eval_every_n_steps, "
     "sample_eval_labels, sample_eval_steps, sample_eval_scorer, sample_eval_oracle"
 )
@@ -51,6 +51,7 @@ def test_the_cpu_transformer_preset_overrides_the_schema_defaults(toy):
         "mlp_ratio": 4,
         "checkpointing": "none",
         "inference_chunk_tokens": 4096,
+        "null_label": False,
     }
     assert cfg.training.batch_size == 16 and cfg.training.max_steps == 60
     assert cfg.training.lr == 3e-3 and cfg.training.warmup_steps == 5
@@ -175,7 +176,7 @@ def test_an_unknown_model_key_lists_the_keys_of_the_architecture(toy):
     message = (
         "override 'model.channels=8': unknown config key 'model.channels'; the keys of 'model' "
         "are: architecture, vocab_size, hidden_size, n_blocks, n_heads, cond_dim, dropout, "
-        "mlp_ratio, checkpointing, inference_chunk_tokens"
+        "mlp_ratio, checkpointing, inference_chunk_tokens, null_label"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):
         resolve_config("toy", "tran", overrides=["model.channels=8"])
@@ -252,7 +253,7 @@ def test_a_yaml_list_is_refused_as_a_config_file(toy, tmp_path):
         ("training.grad_clip=0", "config training.grad_clip = 0.0 is invalid: expected a positive number or null"),
         ("training.precision=fp16", "config training.precision = 'fp16' is invalid: expected one of auto, 32-true, bf16-mixed"),
         ("sampling.predictor=x", "config sampling.predictor = 'x' is invalid: expected one of euler, analytic"),
-        ("sampling.steps=0", "config sampling = {'predictor': 'analytic', 'steps': 0, 'batch_size': 64} is invalid: expected positive steps and batch_size"),
+        ("sampling.steps=0", "config sampling = {'predictor': 'analytic', 'steps': 0, 'batch_size': 64, 'guidance': 0.0, 'oracle_guidance': 3.0, 'oracle_guidance_form': 'gradient'} is invalid: expected positive steps and batch_size"),
         ("graph.type=absorbing", "config graph.type = 'absorbing' is invalid: expected 'uniform' (the graph D3 trains with)"),
         ("dataset.name=other", "config dataset.name = 'other' is invalid: expected 'toy' (the dataset being configured)"),
         ("dataset.sequence_length=31", "config dataset.sequence_length = 31 is invalid: expected 32 for toy"),

@@ -137,6 +137,37 @@ def _run_bench(args: argparse.Namespace, forwarded: list[str]) -> int:
     return bench_main(forwarded) or 0
 
 
+def _add_guidance_options(parser, *, evaluate: bool = False) -> None:
+    """``--guidance``, ``--oracle-guidance`` and friends (`d3_core.guidance`)."""
+    group = parser.add_argument_group("guidance (default: the checkpoint's sampling section)")
+    group.add_argument(
+        "--guidance", type=float, metavar="W",
+        help="classifier-free guidance weight w: (1+w) conditional - w unconditional log-score; "
+        "needs a model trained with label dropout (default: sampling.guidance when it has one)",
+    )  # fmt: skip
+    if evaluate:
+        group.add_argument(
+            "--guide-oracle", metavar="FILE",
+            help="oracle checkpoint that guides sampling (default with --oracle-guidance: "
+            "--oracle, whose scores are then optimistic)",
+        )  # fmt: skip
+    else:
+        group.add_argument(
+            "--oracle", metavar="FILE", help="oracle checkpoint that guides sampling"
+        )
+        group.add_argument("--oracle-names", metavar="FILE", help="the oracle's output-names file")
+    group.add_argument(
+        "--oracle-guidance", type=float, metavar="W",
+        help="oracle guidance weight (0 = none; default: sampling.oracle_guidance when an "
+        "oracle guides)",
+    )  # fmt: skip
+    group.add_argument(
+        "--oracle-guidance-form", choices=("gradient", "exact"),
+        help="gradient: one oracle forward+backward per step; exact: the oracle on all 3L "
+        "single-base neighbours (default: the config's)",
+    )  # fmt: skip
+
+
 def _positive(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -223,6 +254,7 @@ def _add_sample(commands) -> None:
     sample.add_argument("--out", required=True, help="output directory")
     sample.add_argument("--force", action="store_true", help="overwrite samples in --out")
     sample.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_guidance_options(sample)
     sample.set_defaults(run=_run_sample, forwards=False)
 
 
@@ -356,6 +388,13 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument("--out", required=True, help="output directory")
     evaluate.add_argument("--force", action="store_true", help="overwrite the report in --out")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_guidance_options(evaluate, evaluate=True)
+    evaluate.add_argument(
+        "--guidance-sweep", type=float, nargs="+", metavar="W",
+        help="also sample at each of these guidance weights (CFG when the model has a null "
+        "label, else oracle guidance) and report SP-MSE, Pearson r, diversity and memorisation "
+        "per weight, as a table and a plot",
+    )  # fmt: skip
     evaluate.set_defaults(run=_run_evaluate, forwards=False)
 
 
@@ -397,6 +436,10 @@ def _add_demo(commands) -> None:
     )
     demo.add_argument("--force", action="store_true", help="overwrite the run in --out")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--guidance-sweep", type=float, nargs="+", metavar="W",
+        help="also sample at these guidance weights and report the fidelity/diversity trade",
+    )  # fmt: skip
     demo.set_defaults(run=_run_demo, forwards=False)
 
 
@@ -416,6 +459,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_train(commands)
     _add_sample(commands)
+    from d3_core.design_command import add_design_parser
+
+    add_design_parser(commands, _add_checkpoint_options, _add_guidance_options, _positive)
     _add_convert(commands)
     _add_oracle(commands)
     _add_evaluate(commands)

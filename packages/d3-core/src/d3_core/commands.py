@@ -199,6 +199,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from d3_core import __version__
     from d3_core.checkpoint import load_checkpoint
     from d3_core.generate import sample_sequences, write_samples
+    from d3_core.guidance import load_guiding_oracle, resolve_guidance
 
     out = Path(args.out).resolve()
     _refuse_overwrite(out, args.force)
@@ -216,12 +217,22 @@ def run_sample(args: argparse.Namespace) -> int:
     steps = args.steps or sampling.steps
     predictor = args.predictor or sampling.predictor
     batch_size = args.batch_size or sampling.batch_size
+    oracle = load_guiding_oracle(args.oracle, loaded.dataset, device=device,
+                                 trusted=args.trust_checkpoint, names=args.oracle_names)  # fmt: skip
+    if oracle is not None:
+        _say(f"guiding oracle: {oracle.spec.name} ({'; '.join(oracle.notes)})")
+    guidance, notes = resolve_guidance(
+        loaded.model, sampling, cfg=args.guidance, oracle=args.oracle_guidance,
+        oracle_form=args.oracle_guidance_form, has_oracle=oracle is not None,
+    )  # fmt: skip
+    for note in notes:
+        _say(note)
     _say(
         f"sampling {len(labels)} sequences into {out} ({predictor}, {steps} steps, seed {args.seed})"
     )
     run = sample_sequences(
         loaded, labels, seed=args.seed, steps=steps, predictor=predictor,
-        batch_size=batch_size, progress=not args.no_progress,
+        batch_size=batch_size, progress=not args.no_progress, guidance=guidance, oracle=oracle,
     )  # fmt: skip
     provenance = {
         "checkpoint": str(loaded.path),
@@ -239,6 +250,9 @@ def run_sample(args: argparse.Namespace) -> int:
         "per_sequence_seeds": "sequence i uses d3_core.seeds.step_seed(seed, i)",
         "steps": steps,
         "predictor": predictor,
+        "guidance": guidance.describe(),
+        "guidance_notes": notes,
+        "guiding_oracle": oracle.describe() if oracle is not None else None,
         "batch_size": batch_size,
         "device": device,
         "seconds": round(run.seconds, 3),
@@ -398,7 +412,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         discriminator=not args.no_discriminator, plots=not args.no_plots, steps=args.steps, predictor=args.predictor,
         seed=args.seed, batch_size=args.batch_size, device=args.device,
         trusted=args.trust_checkpoint, out=Path(args.out), force=args.force,
-        progress=not args.no_progress, say=_say, warn=_warn,
+        progress=not args.no_progress, say=_say, warn=_warn, guidance=args.guidance,
+        oracle_guidance=args.oracle_guidance, oracle_guidance_form=args.oracle_guidance_form,
+        guide_oracle=args.guide_oracle, guidance_sweep=args.guidance_sweep,
     )  # fmt: skip
     _say(report["markdown"])
     return 0

@@ -120,6 +120,12 @@ class SamplingSection:
     predictor: str = "analytic"
     steps: int = 128
     batch_size: int = 64
+    # Classifier-free guidance weight w used when the model has a null label (trained with
+    # training.label_dropout); models without one sample unguided and say so.
+    guidance: float = 0.0
+    # Oracle guidance weight and form used when an oracle is given to guide (`--oracle`).
+    oracle_guidance: float = 3.0
+    oracle_guidance_form: str = "gradient"
 
 
 @dataclass
@@ -411,6 +417,11 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
     build_noise(cfg.noise.type, **{k: v for k, v in cfg.noise.items() if k != "type"})
     if cfg.sampling.predictor not in PREDICTORS:
         _fail("sampling.predictor", cfg.sampling.predictor, f"one of {', '.join(PREDICTORS)}")
+    if cfg.sampling.oracle_guidance < 0:
+        _fail("sampling.oracle_guidance", cfg.sampling.oracle_guidance, "a number >= 0")
+    if cfg.sampling.oracle_guidance_form not in ("gradient", "exact"):
+        _fail("sampling.oracle_guidance_form", cfg.sampling.oracle_guidance_form,
+              "'gradient' or 'exact'")  # fmt: skip
     if cfg.sampling.steps < 1 or cfg.sampling.batch_size < 1:
         _fail("sampling", dict(cfg.sampling), "positive steps and batch_size")
 

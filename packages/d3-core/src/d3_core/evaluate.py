@@ -127,7 +127,18 @@ def _markdown(report: dict[str, Any]) -> str:
         title += f" ({report['architecture']})"
     lines = [title, "", f"{report['num_sequences']} test labels of {report['data']}; "
              f"sequences from {report['sequences_from']}.", ""]  # fmt: skip
+    sampling = report.get("sampling") or {}
+    if sampling.get("guidance"):
+        g = sampling["guidance"]
+        lines += [f"Guidance: classifier-free w = {g['cfg']:g}, oracle weight {g['oracle']:g}"
+                  f" ({g['oracle_form']}). " + " ".join(
+                      n[0].upper() + n[1:] + "." for n in sampling.get("guidance_notes", [])), ""]  # fmt: skip
     lines += _metrics_table(report["metrics"])
+    if report.get("guidance_sweep"):
+        from d3_core.sweep import sweep_markdown
+
+        floor = report["metrics"]["baselines"]["valid_vs_test"]
+        lines += sweep_markdown(report["guidance_sweep"], floor=floor)
     for score in report["scores"].values():
         mse = score["sp_mse"]
         lines += [
@@ -280,6 +291,11 @@ def evaluate_run(
     trusted: bool = False,
     force: bool = False,
     progress: bool = True,
+    guidance: float | None = None,
+    oracle_guidance: float | None = None,
+    oracle_guidance_form: str | None = None,
+    guide_oracle: str | Path | None = None,
+    guidance_sweep: Sequence[float] | None = None,
     context: dict[str, Any] | None = None,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
@@ -290,6 +306,13 @@ def evaluate_run(
     into `samples_dir` (default ``out/samples``; replicate r > 0 into ``<samples_dir>-r<r>``).
     `context` (e.g. how the model was trained) is stored in the report as it is. Returns the
     report with its markdown under ``"markdown"``.
+
+    Sampling is guided as `d3_core.guidance.resolve_guidance` decides: classifier-free guidance
+    at the checkpoint's ``sampling.guidance`` when the model has a null label, oracle guidance
+    only with a guiding oracle (`guide_oracle`, or the scoring oracle when `oracle_guidance` is
+    asked for; its own scores of the samples are then optimistic, which the report says).
+    `guidance_sweep` samples once more per weight and reports SP-MSE, Pearson r, diversity and
+    memorisation per weight (`d3_core.sweep`).
 
     Every metric of SPEC §13 is computed for each of `replicates` sample sets (sampling seeds
     ``seed + r``) and summarised as mean and sd, beside three baselines: real test sequences
@@ -326,6 +349,8 @@ def evaluate_run(
         raise D3InputError(
             "--replicates and --paired-repeat must be at least 1, and 1 with --samples"
         )
+    if guidance_sweep and model_path is None:
+        raise D3InputError("--guidance-sweep samples at each weight: give --model-path")
     kmer = tuple(sorted(set(kmer)))
     out = Path(out)
     if (out / "report.json").exists() and not force:
@@ -358,6 +383,9 @@ def evaluate_run(
 
     sets: list[np.ndarray] = []
     sampling: dict[str, Any] | None = None
+    from d3_core.guidance import Guidance
+
+    chosen, guide = Guidance(), None
     if samples is not None:
         from d3_core.generate import read_samples
 
@@ -378,6 +406,25 @@ def evaluate_run(
         cfg = loaded.cfg.sampling
         steps, predictor = steps or cfg.steps, predictor or cfg.predictor
         batch_size = batch_size or cfg.batch_size
+        from d3_core.guidance import load_guiding_oracle, resolve_guidance
+
+        if guide_oracle is None and oracle_guidance and oracle_path is not None:
+            guide_oracle = oracle_path
+        guide = load_guiding_oracle(guide_oracle, plugin.name, device=device, trusted=trusted,
+                                    names=oracle_names)  # fmt: skip
+        if guide is not None:
+            say(f"guiding oracle: {guide.spec.name} ({'; '.join(guide.notes)})")
+        chosen, guidance_notes = resolve_guidance(
+            loaded.model, cfg, cfg=guidance, oracle=oracle_guidance,
+            oracle_form=oracle_guidance_form, has_oracle=guide is not None,
+        )  # fmt: skip
+        if guide is not None and chosen.oracle and guide_oracle == oracle_path:
+            guidance_notes.append(
+                "the scoring oracle also guided sampling: its scores of the samples are "
+                "optimistic; judge them by an independent scorer (another oracle, the planted rule)"
+            )
+        for note in guidance_notes:
+            say(note)
         seconds = []
         base_dir = samples_dir or out / "samples"
         for r in range(replicates):
@@ -385,17 +432,20 @@ def evaluate_run(
                 f"seed {seed + r}{f', replicate {r + 1} of {replicates}' if replicates > 1 else ''})")  # fmt: skip
             run = sample_sequences(
                 loaded, labels, seed=seed + r, steps=steps, predictor=predictor,
-                batch_size=batch_size, progress=progress,
+                batch_size=batch_size, progress=progress, guidance=chosen, oracle=guide,
             )  # fmt: skip
             sets.append(run.tokens)
             seconds.append(round(run.seconds, 2))
             provenance = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256,
                           "labels_from": f"first {n} test labels of {data}", "seed": seed + r,
-                          "steps": steps, "predictor": predictor}  # fmt: skip
+                          "steps": steps, "predictor": predictor,
+                          "guidance": chosen.describe()}  # fmt: skip
             folder = base_dir if r == 0 else base_dir.with_name(f"{base_dir.name}-r{r}")
             write_samples(folder, run, names=list(label_names), provenance=provenance)
         sampling = {"steps": steps, "predictor": predictor, "seeds": [seed + r for r in
-                    range(replicates)], "batch_size": batch_size, "seconds": seconds}  # fmt: skip
+                    range(replicates)], "batch_size": batch_size, "seconds": seconds,
+                    "guidance": chosen.describe(), "guidance_notes": guidance_notes,
+                    "guiding_oracle": guide.describe() if guide is not None else None}  # fmt: skip
         sequences_from = f"{loaded.path} (sampled)"
 
     scorers: dict[str, tuple[Scorer, tuple[str, ...]]] = {}
@@ -459,6 +509,11 @@ def evaluate_run(
         "samples": {**summarise(per_set), "replicates": per_set},
         "baselines": baselines,
     }
+    sweep = None
+    if guidance_sweep:
+        sweep = _run_sweep(reference, loaded, labels, guidance_sweep, chosen, guide, seed=seed,
+                           steps=steps, predictor=predictor, batch_size=batch_size,
+                           progress=progress, say=say)  # fmt: skip
     scores = {
         name: conditional_fidelity(fn, real, sets[0], requested[name], names=names, scorer=(
             oracle_info["name"] if name == "oracle" else f"{plugin.distribution} planted rule"),
@@ -468,6 +523,11 @@ def evaluate_run(
     figures = []
     if plots:
         figures = _write_plots(out, reference, sets[0], scores, scorers)
+        if sweep is not None:
+            from d3_core.sweep import plot_sweep
+
+            figures.append(plot_sweep(sweep, out / "guidance_sweep.png",
+                                      floor=baselines["valid_vs_test"]))  # fmt: skip
     report: dict[str, Any] = {
         "dataset": plugin.name,
         "architecture": loaded.architecture if loaded is not None else arch,
@@ -486,6 +546,7 @@ def evaluate_run(
         "sampling": sampling,
         "oracle": oracle_info,
         "metrics": metrics,
+        "guidance_sweep": sweep,
         "scores": scores,
         "plots": [str(p.name) for p in figures],
         "context": context,
@@ -537,3 +598,42 @@ def _write_plots(out: Path, reference: _Reference, generated: np.ndarray, scores
     figures.append(plot_kmer_spectra(reference.spectra[k], kmer_spectrum(generated, k), k,
                                      out / f"kmer_spectrum_k{k}.png"))  # fmt: skip
     return figures
+
+
+def _run_sweep(
+    reference,
+    loaded,
+    labels,
+    weights,
+    chosen,
+    guide,
+    *,
+    seed,
+    steps,
+    predictor,
+    batch_size,
+    progress,
+    say,
+) -> dict[str, Any]:
+    """The guidance sweep: CFG weights for a model with a null label, else oracle weights."""
+    import dataclasses
+
+    from d3_core.generate import sample_sequences
+    from d3_core.guidance import has_null_label
+    from d3_core.sweep import guidance_sweep
+
+    kind = "cfg" if has_null_label(loaded.model) else "oracle"
+    if kind == "oracle" and guide is None:
+        raise D3InputError(
+            "--guidance-sweep: this checkpoint has no null label (no classifier-free guidance), "
+            "so the sweep is over oracle guidance weights; give --guide-oracle FILE"
+        )
+
+    def sample_at(weight: float) -> np.ndarray:
+        setting = dataclasses.replace(chosen, **{kind: weight})
+        return sample_sequences(
+            loaded, labels, seed=seed, steps=steps, predictor=predictor, batch_size=batch_size,
+            progress=progress, guidance=setting, oracle=guide,
+        ).tokens  # fmt: skip
+
+    return guidance_sweep(reference, sample_at, weights, kind=kind, progress=say)

@@ -23,7 +23,7 @@ from d3_core.data import tokens_to_onehot
 from d3_core.errors import D3InputError
 from d3_core.guidance import Guidance, guided_score_fn
 from d3_core.io import atomic_path, atomic_write
-from d3_core.sampling import sample
+from d3_core.sampling import FixedPositions, sample
 from d3_core.seeds import step_seed
 from d3_core.synthetic import ALPHABET
 
@@ -136,6 +136,7 @@ def sample_sequences(
     progress: bool = True,
     guidance: Guidance | None = None,
     oracle: Any = None,
+    fixed: FixedPositions | None = None,
 ) -> SampleRun:
     """Draws one sequence per label row with the checkpoint's EMA model.
 
@@ -149,6 +150,7 @@ def sample_sequences(
         progress: Show a progress bar on stderr.
         guidance: Classifier-free and/or oracle guidance (`d3_core.guidance`); None: unguided.
         oracle: The `d3_core.oracle.Oracle` oracle guidance uses.
+        fixed: Positions held at given tokens in every sequence.
     """
     model = loaded.model
     score_fn = guided_score_fn(model, guidance or Guidance(), graph=loaded.graph, oracle=oracle)
@@ -166,7 +168,7 @@ def sample_sequences(
             ]
             drawn = sample(
                 score_fn, part, length=length, graph=loaded.graph, noise=loaded.noise,
-                predictor=predictor, steps=steps, generator=generators,
+                predictor=predictor, steps=steps, generator=generators, fixed=fixed,
                 callback=lambda info: bar.update(1),
             )  # fmt: skip
             tokens[start : start + len(part)] = drawn.cpu().numpy()

@@ -63,8 +63,10 @@ __all__ = [
     "classifier_free",
     "denoised_probs",
     "guided_score_fn",
+    "load_guiding_oracle",
     "null_labels",
     "oracle_guided",
+    "resolve_guidance",
 ]
 
 ORACLE_GUIDANCE_FORMS = ("gradient", "exact")
@@ -267,7 +269,7 @@ def guided_score_fn(model: Any, guidance: Guidance, *, graph: Graph, oracle: Any
     """
     score_fn: ScoreFn = model
     if guidance.cfg != 0:
-        if not getattr(getattr(model, "config", None), "null_label", False):
+        if not has_null_label(model):
             raise D3ConfigError(
                 "--guidance needs a model trained with label dropout (model.null_label: true, "
                 "training.label_dropout > 0); this checkpoint has no null label. Use "
@@ -283,3 +285,72 @@ def guided_score_fn(model: Any, guidance: Guidance, *, graph: Graph, oracle: Any
             form=guidance.oracle_form,
         )  # fmt: skip
     return score_fn
+
+
+def has_null_label(model: Any) -> bool:
+    """Whether a score model can give unconditional scores (it was built with a null label)."""
+    return bool(getattr(getattr(model, "config", None), "null_label", False))
+
+
+def resolve_guidance(
+    model: Any,
+    sampling: Any,
+    *,
+    cfg: float | None = None,
+    oracle: float | None = None,
+    oracle_form: str | None = None,
+    has_oracle: bool = False,
+) -> tuple[Guidance, list[str]]:
+    """The guidance a command uses: what the user asked for, else the checkpoint's defaults.
+
+    Args:
+        model: The score model.
+        sampling: The checkpoint config's ``sampling`` section (``guidance``,
+            ``oracle_guidance``, ``oracle_guidance_form``).
+        cfg: ``--guidance``; None takes ``sampling.guidance`` when the model has a null label
+            and 0 otherwise.
+        oracle: ``--oracle-guidance``; None takes ``sampling.oracle_guidance`` when an oracle
+            guides and 0 otherwise.
+        oracle_form: ``--oracle-guidance-form``; None takes the config's.
+        has_oracle: Whether an oracle was given to guide with.
+
+    Returns:
+        The settings and sentences for the user and the report saying what was chosen and why.
+    """
+    notes = []
+    if cfg is None:
+        default = float(sampling.get("guidance", 0.0))
+        if has_null_label(model):
+            cfg = default
+            if default:
+                notes.append(f"classifier-free guidance w = {default:g} (the checkpoint's default)")
+        else:
+            cfg = 0.0
+            if default:
+                notes.append(
+                    f"no classifier-free guidance (the config's w = {default:g}): the checkpoint "
+                    "was trained without label dropout, so it has no unconditional score"
+                )
+    if oracle is None:
+        oracle = float(sampling.get("oracle_guidance", 0.0)) if has_oracle else 0.0
+        if oracle:
+            notes.append(f"oracle guidance weight {oracle:g} (the checkpoint's default)")
+    form = oracle_form or str(sampling.get("oracle_guidance_form", "gradient"))
+    return Guidance(cfg=float(cfg), oracle=float(oracle), oracle_form=form), notes
+
+
+def load_guiding_oracle(
+    path: Any, dataset: str, *, device: Any = "cpu", trusted: bool = False, names: Any = None
+) -> Any:
+    """Loads the dataset's oracle that guides sampling, or returns None when `path` is None.
+
+    Raises:
+        D3InputError, CheckpointError: As `d3_core.oracle.load_oracle`.
+    """
+    if path is None:
+        return None
+    from d3_core.oracle import load_oracle
+    from d3_core.registry import load_dataset_plugin
+
+    spec = load_dataset_plugin(dataset).load("oracle")
+    return load_oracle(path, spec, device=device, trusted=trusted, names=names)

@@ -49,6 +49,10 @@ class ConvConfig:
             all-NaN label row, per sequence or per position) that training with
             ``training.label_dropout`` > 0 teaches and classifier-free guidance asks for.
             The research checkpoints have none.
+        label_conditioning: For "global" labels, also add ``label_cond`` (Linear(S, C) →
+            SiLU → Linear(C, C)) of the label to the σ conditioning, so every residual block
+            sees the label through its ``denses`` bias, not only the input channel. Not in the
+            research model; the CPU presets use it (it learns the label rule in minutes).
     """
 
     length: int
@@ -62,6 +66,7 @@ class ConvConfig:
     cond_dim: int = 256
     label_embedding: bool = True
     null_label: bool = False
+    label_conditioning: bool = False
 
     def __post_init__(self) -> None:
         for name in ("length", "signal_dim", "vocab_size", "channels", "n_blocks", "cond_dim"):
@@ -74,6 +79,15 @@ class ConvConfig:
             )
         if not isinstance(self.null_label, bool):
             raise D3ConfigError(f"null_label must be true or false; got {self.null_label!r}")
+        if not isinstance(self.label_conditioning, bool):
+            raise D3ConfigError(
+                f"label_conditioning must be true or false; got {self.label_conditioning!r}"
+            )
+        if self.label_conditioning and self.label_mode != "global":
+            raise D3ConfigError(
+                "label_conditioning adds a global label to the σ conditioning; per-position "
+                "labels enter as the signal channel only (set it false)"
+            )
         if not isinstance(self.label_embedding, bool):
             raise D3ConfigError(
                 f"label_embedding must be true or false; got {self.label_embedding!r}"
@@ -151,6 +165,14 @@ class ConvScoreModel(ScoreModel):
             )
         if config.null_label:
             self.null_signal = nn.Parameter(torch.zeros(config.length))
+        if config.label_conditioning:
+            self.label_cond = nn.Sequential(
+                nn.Linear(config.signal_dim, config.cond_dim),
+                nn.SiLU(),
+                nn.Linear(config.cond_dim, config.cond_dim),
+            )
+            if config.null_label:
+                self.null_cond = nn.Parameter(torch.zeros(config.cond_dim))
 
     def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
         """Log-scores (B, L, V) on checked inputs; the current token's entry is 0 (the research
@@ -174,7 +196,13 @@ class ConvScoreModel(ScoreModel):
             signal = torch.where(null[..., None], self.null_signal.to(dtype)[:, None], signal)
         x = torch.cat([one_hot, signal], dim=-1).transpose(1, 2)  # (B, V + 1, L)
 
-        c = F.silu(self.sigma_map(sigma))  # (B, C)
+        c = self.sigma_map(sigma)  # (B, C)
+        if cfg.label_conditioning:
+            label_c = self.label_cond(labels)  # (B, C)
+            if cfg.null_label:
+                label_c = torch.where(null, self.null_cond.to(dtype), label_c)  # null: (B, 1)
+            c = c + label_c
+        c = F.silu(c)
         h = F.silu(self.linear(x))  # (B, channels, L)
         for conv, dense, norm in zip(self.conv_blocks, self.denses, self.norms, strict=True):
             h = h + F.silu(conv(norm(h + dense(c))))  # (B, channels, L)

@@ -52,6 +52,9 @@ def test_the_cpu_transformer_preset_overrides_the_schema_defaults(toy):
         "checkpointing": "none",
         "inference_chunk_tokens": 4096,
         "null_label": False,
+        "label_conditioning": False,
+        "conv_stem": 0,
+        "token_embedding_std": 0.0,
     }
     assert cfg.training.batch_size == 16 and cfg.training.max_steps == 60
     assert cfg.training.lr == 3e-3 and cfg.training.warmup_steps == 5
@@ -176,7 +179,8 @@ def test_an_unknown_model_key_lists_the_keys_of_the_architecture(toy):
     message = (
         "override 'model.channels=8': unknown config key 'model.channels'; the keys of 'model' "
         "are: architecture, vocab_size, hidden_size, n_blocks, n_heads, cond_dim, dropout, "
-        "mlp_ratio, checkpointing, inference_chunk_tokens, null_label"
+        "mlp_ratio, checkpointing, inference_chunk_tokens, null_label, label_conditioning, "
+        "conv_stem, token_embedding_std"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):
         resolve_config("toy", "tran", overrides=["model.channels=8"])

@@ -151,6 +151,42 @@ def test_the_null_label_is_a_learned_embedding(model_class, config_class, label_
     assert dict(model.named_parameters())[null_name].grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("model_class,config_class", [
+    (TransformerScoreModel, TransformerConfig), (ConvScoreModel, ConvConfig),
+])  # fmt: skip
+def test_label_conditioning_feeds_the_label_and_its_null_into_the_sigma_conditioning(
+    model_class, config_class
+):
+    small = (
+        {"hidden_size": 32, "n_blocks": 1, "n_heads": 2, "cond_dim": 16}
+        if model_class is TransformerScoreModel
+        else {"channels": 16, "n_blocks": 2, "cond_dim": 16, "dilations": (1, 2)}
+    )
+    config = config_class(length=12, signal_dim=2, label_mode="global", null_label=True,
+                          label_conditioning=True, **small)  # fmt: skip
+    torch.manual_seed(0)
+    model = model_class(config)
+    names = dict(model.named_parameters())
+    assert {"label_cond.mlp.0.weight", "label_cond.mlp.2.weight",
+            "label_cond.null_embedding"} <= set(names)  # fmt: skip
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    x, labels, sigma = torch.randint(0, 4, (3, 12)), torch.randn(3, 2), torch.rand(3)
+    model(x, labels, sigma).sum().backward()
+    assert names["label_cond.mlp.0.weight"].grad.abs().sum() > 0
+    null_grad = names["label_cond.null_embedding"].grad
+    assert null_grad is None or not null_grad.any()  # no null row in the batch
+    model.zero_grad()
+    model(x, null_labels(labels), sigma).sum().backward()
+    assert names["label_cond.null_embedding"].grad.abs().sum() > 0
+    label_grad = names["label_cond.mlp.0.weight"].grad
+    assert label_grad is None or not label_grad.any()  # every row null: the labels are unused
+    with pytest.raises(D3ConfigError, match="per-position labels"):
+        config_class(length=12, signal_dim=1, label_mode="per_position", label_conditioning=True,
+                     **small)  # fmt: skip
+
+
 def test_a_model_without_a_null_label_refuses_nan_labels():
     model = ConvScoreModel(ConvConfig(length=8, signal_dim=2, label_mode="global", channels=8,
                                       n_blocks=1, cond_dim=8))  # fmt: skip

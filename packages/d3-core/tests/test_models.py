@@ -656,3 +656,22 @@ def test_a_dataset_variant_check_names_the_dataset_the_value_and_the_expected_on
         D3ConfigError, match=r"^TransformerScoreModel takes a TransformerConfig, got ConvConfig$"
     ):
         check_dataset_config(conv, TransformerScoreModel, dataset="Promoter", plugin=plugin)
+
+
+def test_the_cpu_preset_options_of_the_transformer_change_only_their_own_parameters():
+    """conv_stem adds `stem` (a residual Conv1d over the embedded tokens); token_embedding_std
+    draws the token embedding from N(0, std²); both off keep the research layout."""
+    base = dict(length=16, signal_dim=2, label_mode="global", hidden_size=32, n_blocks=1,
+                n_heads=2, cond_dim=16)  # fmt: skip
+    research = set(dict(TransformerScoreModel(TransformerConfig(**base)).named_parameters()))
+    torch.manual_seed(0)
+    model = TransformerScoreModel(TransformerConfig(**base, conv_stem=5, token_embedding_std=1.0))
+    names = set(dict(model.named_parameters()))
+    assert names - research == {"stem.weight", "stem.bias"} and research <= names
+    assert tuple(model.stem.weight.shape) == (32, 32, 5)
+    assert 0.8 < model.vocab_embed.embedding.std().item() < 1.2  # research init: ~0.1
+    out = model(torch.randint(0, 4, (2, 16)), torch.randn(2, 2), torch.rand(2))
+    assert out.shape == (2, 16, 4) and torch.isfinite(out).all()
+    for bad in ({"conv_stem": 4}, {"conv_stem": -1}, {"token_embedding_std": -0.5}):
+        with pytest.raises(D3ConfigError):
+            TransformerConfig(**base, **bad)

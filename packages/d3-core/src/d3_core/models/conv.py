@@ -16,8 +16,10 @@ from torch import Tensor, nn
 
 from d3_core.errors import D3ConfigError
 from d3_core.models.layers import (
+    LabelConditioning,
     ScoreModel,
     SigmaEmbedding,
+    check_label_conditioning,
     check_label_mode,
     check_positive_int,
     split_null_labels,
@@ -49,10 +51,10 @@ class ConvConfig:
             all-NaN label row, per sequence or per position) that training with
             ``training.label_dropout`` > 0 teaches and classifier-free guidance asks for.
             The research checkpoints have none.
-        label_conditioning: For "global" labels, also add ``label_cond`` (Linear(S, C) →
-            SiLU → Linear(C, C)) of the label to the σ conditioning, so every residual block
-            sees the label through its ``denses`` bias, not only the input channel. Not in the
-            research model; the CPU presets use it (it learns the label rule in minutes).
+        label_conditioning: For "global" labels, also add ``label_cond`` of the label to the
+            σ conditioning (`LabelConditioning`), so every residual block sees the label
+            through its ``denses`` bias, not only the input channel. Not in the research
+            model.
     """
 
     length: int
@@ -79,15 +81,7 @@ class ConvConfig:
             )
         if not isinstance(self.null_label, bool):
             raise D3ConfigError(f"null_label must be true or false; got {self.null_label!r}")
-        if not isinstance(self.label_conditioning, bool):
-            raise D3ConfigError(
-                f"label_conditioning must be true or false; got {self.label_conditioning!r}"
-            )
-        if self.label_conditioning and self.label_mode != "global":
-            raise D3ConfigError(
-                "label_conditioning adds a global label to the σ conditioning; per-position "
-                "labels enter as the signal channel only (set it false)"
-            )
+        check_label_conditioning(self)
         if not isinstance(self.label_embedding, bool):
             raise D3ConfigError(
                 f"label_embedding must be true or false; got {self.label_embedding!r}"
@@ -166,13 +160,9 @@ class ConvScoreModel(ScoreModel):
         if config.null_label:
             self.null_signal = nn.Parameter(torch.zeros(config.length))
         if config.label_conditioning:
-            self.label_cond = nn.Sequential(
-                nn.Linear(config.signal_dim, config.cond_dim),
-                nn.SiLU(),
-                nn.Linear(config.cond_dim, config.cond_dim),
+            self.label_cond = LabelConditioning(
+                config.signal_dim, config.cond_dim, config.null_label
             )
-            if config.null_label:
-                self.null_cond = nn.Parameter(torch.zeros(config.cond_dim))
 
     def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
         """Log-scores (B, L, V) on checked inputs; the current token's entry is 0 (the research
@@ -182,7 +172,7 @@ class ConvScoreModel(ScoreModel):
         states = torch.arange(cfg.vocab_size, device=tokens.device)
         # Comparison instead of F.one_hot: no range check, hence no device sync.
         one_hot = (tokens[..., None] == states).to(dtype)  # (B, L, V)
-        labels = labels.to(dtype)
+        labels = raw_labels = labels.to(dtype)
         if cfg.null_label:
             labels, null = split_null_labels(labels)  # null: (B,) or (B, L)
         if cfg.label_mode == "global" and cfg.label_embedding:
@@ -198,10 +188,7 @@ class ConvScoreModel(ScoreModel):
 
         c = self.sigma_map(sigma)  # (B, C)
         if cfg.label_conditioning:
-            label_c = self.label_cond(labels)  # (B, C)
-            if cfg.null_label:
-                label_c = torch.where(null, self.null_cond.to(dtype), label_c)  # null: (B, 1)
-            c = c + label_c
+            c = c + self.label_cond(raw_labels)  # (B, C)
         c = F.silu(c)
         h = F.silu(self.linear(x))  # (B, channels, L)
         for conv, dense, norm in zip(self.conv_blocks, self.denses, self.norms, strict=True):

@@ -68,6 +68,45 @@ class SigmaEmbedding(nn.Module):
         return self.mlp(phi.to(self.mlp[0].weight.dtype))
 
 
+class LabelConditioning(nn.Module):
+    """A global label mapped into the σ conditioning: ``mlp`` = Linear(S, C) → SiLU →
+    Linear(C, C), whose output is added to ``sigma_map(σ)`` before the SiLU, so every block's
+    modulation (adaLN, or the conv blocks' ``denses``) sees the label. With ``null_label``,
+    the learned ``null_embedding`` (C,) stands in for null (all-NaN) label rows.
+
+    Not part of the research models (SPEC §6/§7); the CPU presets use it.
+    """
+
+    def __init__(self, signal_dim: int, cond_dim: int, null_label: bool) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(signal_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim)
+        )
+        if null_label:
+            self.null_embedding = nn.Parameter(torch.zeros(cond_dim))
+
+    def forward(self, labels: Tensor) -> Tensor:
+        """(B, S) labels, NaN rows for the null label, to (B, C)."""
+        if not hasattr(self, "null_embedding"):
+            return self.mlp(labels)
+        values, null = split_null_labels(labels)  # null: (B,)
+        out = self.mlp(values)
+        return torch.where(null[:, None], self.null_embedding.to(out.dtype), out)
+
+
+def check_label_conditioning(config: Any) -> None:
+    """Raise D3ConfigError unless ``label_conditioning`` is a bool used with global labels."""
+    if not isinstance(config.label_conditioning, bool):
+        raise D3ConfigError(
+            f"label_conditioning must be true or false; got {config.label_conditioning!r}"
+        )
+    if config.label_conditioning and config.label_mode != "global":
+        raise D3ConfigError(
+            "label_conditioning adds a global label to the σ conditioning; per-position labels "
+            "enter through the label embedding only (set it false)"
+        )
+
+
 class LayerNormF32(nn.Module):
     """Bias-free LayerNorm over the last dimension, computed in float32, times ``weight``.
 

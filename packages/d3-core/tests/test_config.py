@@ -257,7 +257,7 @@ def test_a_yaml_list_is_refused_as_a_config_file(toy, tmp_path):
         ("training.grad_clip=0", "config training.grad_clip = 0.0 is invalid: expected a positive number or null"),
         ("training.precision=fp16", "config training.precision = 'fp16' is invalid: expected one of auto, 32-true, bf16-mixed"),
         ("sampling.predictor=x", "config sampling.predictor = 'x' is invalid: expected one of euler, analytic"),
-        ("sampling.steps=0", "config sampling = {'predictor': 'analytic', 'steps': 0, 'batch_size': 64, 'guidance': 0.0, 'oracle_guidance': 3.0, 'oracle_guidance_form': 'gradient'} is invalid: expected positive steps and batch_size"),
+        ("sampling.steps=0", "config sampling = {'predictor': 'analytic', 'steps': 0, 'batch_size': 64, 'guidance': 0.0, 'guidance_with_oracle': 0.0, 'oracle_guidance': 3.0, 'oracle_guidance_form': 'gradient'} is invalid: expected positive steps and batch_size"),
         ("graph.type=absorbing", "config graph.type = 'absorbing' is invalid: expected 'uniform' (the graph D3 trains with)"),
         ("dataset.name=other", "config dataset.name = 'other' is invalid: expected 'toy' (the dataset being configured)"),
         ("dataset.sequence_length=31", "config dataset.sequence_length = 31 is invalid: expected 32 for toy"),

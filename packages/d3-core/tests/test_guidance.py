@@ -284,3 +284,23 @@ def test_oracle_guidance_refuses_an_oracle_of_another_width():
         guided(torch.zeros(2, 4, dtype=torch.int64), torch.zeros(2, 2), torch.ones(2))
     with pytest.raises(D3ConfigError, match="unknown oracle guidance form"):
         oracle_guided(base, lambda x: x, 1.0, graph=GRAPH, form="taylor")
+
+
+def test_the_defaults_follow_the_checkpoint_and_what_the_model_can_do():
+    from types import SimpleNamespace
+
+    from d3_core.guidance import resolve_guidance
+
+    sampling = {"guidance": 1.5, "guidance_with_oracle": 0.25, "oracle_guidance": 3.0,
+                "oracle_guidance_form": "exact"}  # fmt: skip
+    with_null = SimpleNamespace(config=SimpleNamespace(null_label=True))
+    without = SimpleNamespace(config=SimpleNamespace(null_label=False))
+    g, _ = resolve_guidance(with_null, sampling)
+    assert (g.cfg, g.oracle) == (1.5, 0.0)
+    g, _ = resolve_guidance(with_null, sampling, has_oracle=True)
+    assert (g.cfg, g.oracle, g.oracle_form) == (0.25, 3.0, "exact")
+    g, notes = resolve_guidance(without, sampling)
+    assert g.cfg == 0.0 and "trained without label dropout" in notes[0]
+    g, _ = resolve_guidance(without, sampling, cfg=2.0, oracle=0.5, oracle_form="gradient",
+                            has_oracle=True)  # fmt: skip
+    assert (g.cfg, g.oracle, g.oracle_form) == (2.0, 0.5, "gradient")  # asked for: kept

@@ -123,6 +123,9 @@ class SamplingSection:
     # Classifier-free guidance weight w used when the model has a null label (trained with
     # training.label_dropout); models without one sample unguided and say so.
     guidance: float = 0.0
+    # The CFG weight when an oracle also guides: its tilt already conditions the samples, and
+    # CFG on top overshoots (measured: SP-MSE 0.59 -> 0.71 for Conv, 1.37 -> 1.59 for Tran).
+    guidance_with_oracle: float = 0.0
     # Oracle guidance weight and form used when an oracle is given to guide (`--oracle`).
     oracle_guidance: float = 3.0
     oracle_guidance_form: str = "gradient"

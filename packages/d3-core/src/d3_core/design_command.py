@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from d3_core.errors import D3InputError
 
 __all__ = ["DESIGN_FILES", "add_design_parser", "design_report", "run_design"]
@@ -93,12 +91,16 @@ def add_design_parser(commands, add_checkpoint_options, add_guidance_options, po
     p.set_defaults(run=lambda args, forwarded: run_design(args), forwards=False)
 
 
-def _hits(predictions: np.ndarray, goal: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+def _hits(predictions, goal, tolerance):
+    import numpy as np
+
     return (np.abs(predictions - goal[None]) <= tolerance[None]).all(1)
 
 
 def design_report(result, *, names, tolerance, train, truth=None, oracle=None) -> dict[str, Any]:
     """Hit rate, diversity and nearest training sequence of a `DesignResult`."""
+    import numpy as np
+
     from d3_core.design import gc_content, longest_homopolymer
     from d3_core.metrics import diversity, max_identity
 
@@ -168,6 +170,8 @@ def _markdown(report: dict[str, Any], provenance: dict[str, Any]) -> str:
 
 
 def _write(out: Path, result, report, provenance, names, oracle_names) -> list[Path]:
+    import numpy as np
+
     from d3_core.data import tokens_to_onehot
     from d3_core.design import gc_content, longest_homopolymer
     from d3_core.io import atomic_path, atomic_write
@@ -210,6 +214,7 @@ def _write(out: Path, result, report, provenance, names, oracle_names) -> list[P
 
 def run_design(args: argparse.Namespace) -> int:
     """``d3 design``: parse the request, design, rank, write, summarise."""
+    import numpy as np
     import torch
 
     from d3_core import __version__

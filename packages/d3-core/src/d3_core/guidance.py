@@ -307,8 +307,8 @@ def resolve_guidance(
         model: The score model.
         sampling: The checkpoint config's ``sampling`` section (``guidance``,
             ``oracle_guidance``, ``oracle_guidance_form``).
-        cfg: ``--guidance``; None takes ``sampling.guidance`` when the model has a null label
-            and 0 otherwise.
+        cfg: ``--guidance``; None takes ``sampling.guidance`` (``sampling.guidance_with_oracle``
+            when an oracle guides) when the model has a null label, and 0 otherwise.
         oracle: ``--oracle-guidance``; None takes ``sampling.oracle_guidance`` when an oracle
             guides and 0 otherwise.
         oracle_form: ``--oracle-guidance-form``; None takes the config's.
@@ -319,11 +319,16 @@ def resolve_guidance(
     """
     notes = []
     if cfg is None:
-        default = float(sampling.get("guidance", 0.0))
+        key = "guidance_with_oracle" if has_oracle and oracle != 0 else "guidance"
+        default = float(sampling.get(key, 0.0))
         if has_null_label(model):
             cfg = default
             if default:
-                notes.append(f"classifier-free guidance w = {default:g} (the checkpoint's default)")
+                notes.append(f"classifier-free guidance w = {default:g} (the checkpoint's "
+                             f"sampling.{key})")  # fmt: skip
+            elif key == "guidance_with_oracle" and sampling.get("guidance", 0.0):
+                notes.append("no classifier-free guidance while the oracle guides "
+                             "(sampling.guidance_with_oracle = 0)")  # fmt: skip
         else:
             cfg = 0.0
             if default:

@@ -142,6 +142,11 @@ class Constraints:
         if self.max_homopolymer is not None and self.max_homopolymer < 1:
             raise D3InputError(f"--max-homopolymer must be >= 1, got {self.max_homopolymer}")
 
+    @property
+    def active(self) -> bool:
+        """Whether any constraint is set."""
+        return bool(self.forbidden) or self.gc is not None or self.max_homopolymer is not None
+
     def words(self) -> list[str]:
         """The forbidden words on both strands."""
         both = {w.upper() for w in self.forbidden}
@@ -178,6 +183,7 @@ class DesignResult:
     distance: np.ndarray | None  # (n,) Euclidean distance of prediction to target
     target: np.ndarray  # (S,)
     sampled: int  # candidates drawn
+    accepted: int = 0  # candidates that satisfied every constraint
     rejected: dict[str, int] = field(default_factory=dict)  # constraint -> candidates failing it
     seconds: float = 0.0
 
@@ -241,6 +247,8 @@ def design(
     accepted: list[np.ndarray] = []
     rejected: dict[str, int] = {}
     sampled = 0
+    if not constraints.active:
+        oversample = 1.0  # nothing can be rejected
     for round_ in range(max_rounds):
         missing = num_designs - sum(len(a) for a in accepted)
         if missing <= 0:
@@ -274,7 +282,8 @@ def design(
         order = np.arange(len(found))
     order = order[:num_designs]
     return DesignResult(
-        tokens=found[order], target=target, sampled=sampled, rejected=rejected,
+        tokens=found[order], target=target, sampled=sampled, accepted=len(found),
+        rejected=rejected,
         predictions=None if predictions is None else predictions[order],
         distance=None if distance is None else distance[order],
         seconds=time.perf_counter() - started,

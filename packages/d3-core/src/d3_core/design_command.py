@@ -97,6 +97,13 @@ def _hits(predictions, goal, tolerance):
     return (np.abs(predictions - goal[None]) <= tolerance[None]).all(1)
 
 
+def _top_hits(scores, goal):
+    """Whether each design's highest output is the one the target asks highest (specificity)."""
+    import numpy as np
+
+    return np.argmax(scores, axis=1) == int(np.argmax(goal))
+
+
 def design_report(result, *, names, tolerance, train, truth=None, oracle=None) -> dict[str, Any]:
     """Hit rate, diversity and nearest training sequence of a `DesignResult`."""
     import numpy as np
@@ -110,7 +117,7 @@ def design_report(result, *, names, tolerance, train, truth=None, oracle=None) -
         "target": dict(zip(names, map(float, result.target), strict=True)),
         "tolerance": dict(zip(names, map(float, tolerance), strict=True)),
         "candidates_sampled": int(result.sampled),
-        "acceptance_rate": float(n / result.sampled) if result.sampled else None,
+        "acceptance_rate": float(result.accepted / result.sampled) if result.sampled else None,
         "rejected_by": dict(result.rejected),
         "diversity": diversity(result.tokens) if n >= 2 else None,
         "gc": {"mean": float(gc_content(result.tokens).mean())},
@@ -122,6 +129,7 @@ def design_report(result, *, names, tolerance, train, truth=None, oracle=None) -
         report["oracle"] = {
             "name": oracle.spec.name,
             "hit_rate": float(_hits(result.predictions, goal, tolerance).mean()),
+            "top_output_rate": float(_top_hits(result.predictions, goal).mean()),
             "mean_prediction": dict(zip(oracle.output_names,
                                         map(float, result.predictions.mean(0)), strict=True)),
         }  # fmt: skip
@@ -129,6 +137,7 @@ def design_report(result, *, names, tolerance, train, truth=None, oracle=None) -
         scored = np.asarray(truth(result.tokens))
         report["planted_rule"] = {
             "hit_rate": float(_hits(scored, result.target, tolerance).mean()),
+            "top_output_rate": float(_top_hits(scored, result.target).mean()),
             "mean_score": dict(zip(names, map(float, scored.mean(0)), strict=True)),
         }
     if train is not None:
@@ -151,6 +160,10 @@ def _markdown(report: dict[str, Any], provenance: dict[str, Any]) -> str:
         )
     if "planted_rule" in report:
         lines.append(f"| hit rate, planted rule | {report['planted_rule']['hit_rate']:.3f} |")
+    for key, name in (("oracle", "oracle"), ("planted_rule", "planted rule")):
+        if key in report and len(report["target"]) > 1:
+            lines.append(f"| the output asked highest scores highest, {name} | "
+                         f"{report[key]['top_output_rate']:.3f} |")  # fmt: skip
     tol = ", ".join(f"{k} ± {v:.3g}" for k, v in report["tolerance"].items())
     lines.append(f"| hit means every output within | {tol} |")
     if report["diversity"] is not None:

@@ -75,7 +75,9 @@ def test_default_guidance_follows_a_rule_the_package_does_not_ship(tmp_path):
     report = conditional_fidelity(OTHER_RULE.score, real, tokens, labels, names=("Dev", "Hk"),
                                   scorer="the other rule")  # fmt: skip
     pearson = report["pearson_requested_vs_scored"]["samples"]
-    print(f"other rule: SP-MSE {report['sp_mse']}, Pearson r {pearson}, oracle test r "
-          f"{trained.test_pearson}")
+    print(
+        f"other rule: SP-MSE {report['sp_mse']}, Pearson r {pearson}, oracle test r "
+        f"{trained.test_pearson}"
+    )
     assert min(pearson.values()) >= 0.7, report
     assert report["sp_mse"]["samples"] < 0.5 * report["sp_mse"]["baseline_shuffled_labels"], report

@@ -511,7 +511,9 @@ def evaluate_run(
     }
     sweep = None
     if guidance_sweep:
-        sweep = _run_sweep(reference, loaded, labels, guidance_sweep, chosen, guide, seed=seed,
+        from d3_core.sweep import run_sweep
+
+        sweep = run_sweep(reference, loaded, labels, guidance_sweep, chosen, guide, seed=seed,
                            steps=steps, predictor=predictor, batch_size=batch_size,
                            progress=progress, say=say)  # fmt: skip
     scores = {
@@ -598,42 +600,3 @@ def _write_plots(out: Path, reference: _Reference, generated: np.ndarray, scores
     figures.append(plot_kmer_spectra(reference.spectra[k], kmer_spectrum(generated, k), k,
                                      out / f"kmer_spectrum_k{k}.png"))  # fmt: skip
     return figures
-
-
-def _run_sweep(
-    reference,
-    loaded,
-    labels,
-    weights,
-    chosen,
-    guide,
-    *,
-    seed,
-    steps,
-    predictor,
-    batch_size,
-    progress,
-    say,
-) -> dict[str, Any]:
-    """The guidance sweep: CFG weights for a model with a null label, else oracle weights."""
-    import dataclasses
-
-    from d3_core.generate import sample_sequences
-    from d3_core.guidance import has_null_label
-    from d3_core.sweep import guidance_sweep
-
-    kind = "cfg" if has_null_label(loaded.model) else "oracle"
-    if kind == "oracle" and guide is None:
-        raise D3InputError(
-            "--guidance-sweep: this checkpoint has no null label (no classifier-free guidance), "
-            "so the sweep is over oracle guidance weights; give --guide-oracle FILE"
-        )
-
-    def sample_at(weight: float) -> np.ndarray:
-        setting = dataclasses.replace(chosen, **{kind: weight})
-        return sample_sequences(
-            loaded, labels, seed=seed, steps=steps, predictor=predictor, batch_size=batch_size,
-            progress=progress, guidance=setting, oracle=guide,
-        ).tokens  # fmt: skip
-
-    return guidance_sweep(reference, sample_at, weights, kind=kind, progress=say)

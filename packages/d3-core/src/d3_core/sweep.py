@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["guidance_sweep", "plot_sweep", "sweep_markdown"]
+__all__ = ["guidance_sweep", "plot_sweep", "run_sweep", "sweep_markdown"]
 
 _COLUMNS = ("sp_mse", "pearson", "diversity", "memorisation.max")
 
@@ -120,3 +120,42 @@ def plot_sweep(sweep: dict[str, Any], path: Path, floor: dict[str, float] | None
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
     return _save(plt, fig, path)
+
+
+def run_sweep(
+    reference,
+    loaded,
+    labels,
+    weights,
+    chosen,
+    guide,
+    *,
+    seed,
+    steps,
+    predictor,
+    batch_size,
+    progress,
+    say,
+) -> dict[str, Any]:
+    """The guidance sweep: CFG weights for a model with a null label, else oracle weights."""
+    import dataclasses
+
+    from d3_core.errors import D3InputError
+    from d3_core.generate import sample_sequences
+    from d3_core.guidance import has_null_label
+
+    kind = "cfg" if has_null_label(loaded.model) else "oracle"
+    if kind == "oracle" and guide is None:
+        raise D3InputError(
+            "--guidance-sweep: this checkpoint has no null label (no classifier-free guidance), "
+            "so the sweep is over oracle guidance weights; give --guide-oracle FILE"
+        )
+
+    def sample_at(weight: float) -> np.ndarray:
+        setting = dataclasses.replace(chosen, **{kind: weight})
+        return sample_sequences(
+            loaded, labels, seed=seed, steps=steps, predictor=predictor, batch_size=batch_size,
+            progress=progress, guidance=setting, oracle=guide,
+        ).tokens  # fmt: skip
+
+    return guidance_sweep(reference, sample_at, weights, kind=kind, progress=say)

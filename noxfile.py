@@ -73,6 +73,22 @@ def test_promoter(session: nox.Session) -> None:
 
 
 @nox.session
+def slow(session: nox.Session) -> None:
+    """Runs only the tests marked ``slow`` (long learning checks), package by package.
+
+    ``nox -s slow -- d3-mpra`` limits it to the named packages.
+    """
+    dists = [arg for arg in session.posargs if arg in ("d3-core", *DATASET_DISTS)]
+    rest = [arg for arg in session.posargs if arg not in dists]
+    install_packages(session, "d3-core", *DATASET_DISTS)
+    session.install(*TEST_DEPS)
+    for dist in dists or ("d3-core", *DATASET_DISTS):
+        # Exit status 5: no slow test in that package.
+        session.run("pytest", str(PACKAGES / dist / "tests"), "-m", "slow", *rest,
+                    success_codes=[0, 5])  # fmt: skip
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Checks lint rules and formatting with ruff (configured in the root pyproject.toml)."""
     session.install(RUFF)
@@ -124,6 +140,25 @@ def bench(session: nox.Session) -> None:
     """Runs ``d3 bench`` with the arguments after ``--``; its results go under benchmarks/."""
     install_packages(session, "d3-core")
     session.run("d3", "bench", *session.posargs)
+
+
+@nox.session(name="bench-vs-d3dna")
+def bench_vs_d3dna(session: nox.Session) -> None:
+    """d3 beside d3-dna 0.1.3 in one process; args after ``--`` go to benchmarks/vs_d3dna.py."""
+    install_packages(session, "d3-core")
+    session.install("d3-dna==0.1.3")
+    session.run("python", str(ROOT / "benchmarks" / "vs_d3dna.py"), *session.posargs)
+
+
+@nox.session(name="gpu-check")
+def gpu_check(session: nox.Session) -> None:
+    """Paper-size Promoter checks on CUDA (``-- --dry-run``: the same code on the CPU, toy sizes).
+
+    Set D3_TORCH_SPEC to a CUDA build of torch, e.g.
+    ``D3_TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"``.
+    """
+    install_packages(session, "d3-core", "d3-promoter")
+    session.run("python", "-m", "d3_core.gpu_check", *session.posargs)
 
 
 @nox.session

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CASES", "BenchCase", "main", "run_case", "sgemm_gflops"]
+__all__ = ["CASES", "BenchCase", "main", "peak_rss_gib", "run_case", "sgemm_gflops"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,18 @@ def sgemm_gflops(n: int = 2048, repeats: int = 3) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def _peak_rss_gib() -> float:
+def peak_rss_gib() -> float:
+    """This process's peak resident set in GiB, since its last exec.
+
+    Linux's ``VmHWM`` is reset by exec; ``ru_maxrss`` is not (a worker started by a large
+    parent would report the parent's peak), so it serves only where /proc is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
@@ -234,7 +245,7 @@ def run_case(case: BenchCase, *, what: list[str], repeats: int, steps: int, batc
     }
     for name in what:  # train last: its optimizer state dominates the peak
         record = {**base, "measure": name, **measures[name]()}
-        record["peak_rss_gib"] = _peak_rss_gib()
+        record["peak_rss_gib"] = peak_rss_gib()
         records.append(record)
         print(json.dumps(record), flush=True)
     return records

@@ -17,7 +17,7 @@ process, interleaved A B A B, each timed run right after a large-sgemm probe. Wh
   d3's bare model calls, which give the sampler's own overhead.
 
 Peak memory is the maximum resident set of a fresh subprocess per (package, case, measure)
-that builds the model and runs the measure twice. Results go to ``benchmarks/results/`` as
+that builds the model and runs the measure once. Results go to ``benchmarks/results/`` as
 JSON lines and a Markdown table of ratios (d3-dna time / d3 time: above 1 means d3 is faster).
 
 d3-dna's Conv model takes only per-position labels; DeepSTARR's two activities reach it as a
@@ -270,13 +270,11 @@ def measure_interleaved(case: Case, measure: str, repeats: int, steps: int, impl
 
 
 def memory_worker(impl_name: str, case_name: str, measure: str, steps: int) -> None:
-    """Runs in a fresh process: builds one model, runs one measure twice, prints peak RSS."""
+    """Runs in a fresh process: builds one model, runs one measure once, prints peak RSS."""
     case = CASES[case_name]
     impl = IMPLEMENTATIONS[impl_name](case)
     built = peak_rss_gib()
-    fn = _jobs(impl, case, measure, steps)[impl.name]
-    fn()
-    fn()
+    _jobs(impl, case, measure, steps)[impl.name]()  # a training step allocates AdamW's state
     print(
         json.dumps(
             {"peak_rss_gib": round(peak_rss_gib(), 3), "rss_after_build_gib": round(built, 3)}

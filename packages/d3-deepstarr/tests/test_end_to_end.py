@@ -1,6 +1,8 @@
 """DeepSTARR end to end on synthetic data: train the CPU preset, design, score, and train the oracle.
 
-One module-scoped run (about 3 minutes of training on 2 cores) serves every test. The margins
+One module-scoped run (about 2 minutes of training on 2 cores) serves every test. Training the
+oracle and the oracle-guided designs (about 2 more minutes) are ``slow``: ``nox -s slow`` runs
+them; d3-core's guidance tests cover the guided sampler on every run. The margins
 were chosen from measured runs of exactly this setup (see MEASURED below) with room for the
 spread between runs: each assertion fails for a model that ignores its labels.
 """
@@ -19,7 +21,7 @@ from d3_deepstarr.data import load_data
 from d3_deepstarr.oracle import ORACLE
 from d3_deepstarr.synthetic import ground_truth, write_synthetic
 
-N = 512  # designed sequences per comparison: the SP-MSE gap is a few percent, so not fewer
+N = 256  # designed sequences per comparison
 STEPS = 64  # sampler steps, as the CPU preset samples
 
 
@@ -47,9 +49,11 @@ def test_samples_follow_their_labels_better_than_shuffled_real_sequences(run):
         names=("Dev", "Hk"), scorer="planted rule",
     )  # fmt: skip
     mse = report["sp_mse"]
-    # Measured (torch 2.13, 2 CPU threads): 4.93 against 5.28 shuffled (ratio 0.93) and 14.97
-    # random; a model that ignores its labels scores the shuffled baseline's 5.28.
-    assert mse["samples"] < 0.97 * mse["baseline_shuffled_labels"], mse
+    # Measured (torch 2.13, 256 labels, CFG w = 1 as the preset samples): 4.58 against 5.31
+    # shuffled (ratio 0.86) and 15.45 random; a model that ignores its labels scores the
+    # shuffled baseline.
+    print(f"planted-rule SP-MSE {mse}")
+    assert mse["samples"] < 0.93 * mse["baseline_shuffled_labels"], mse
     assert mse["samples"] < 0.5 * mse["baseline_random_sequences"], mse
 
 
@@ -62,9 +66,10 @@ def test_high_dev_labels_give_higher_dev_sequences_than_low_dev_labels(run):
     asked = np.array([[high, hk]] * half + [[low, hk]] * half)
     dev = np.asarray(ground_truth(_design(loaded, asked, seed=1)))[:, 0]
     gap = dev[:half].mean() - dev[half:].mean()
-    # Measured: Dev 1.84 for the high label (4.84) against 1.04 for the low one (0.32), a gap of
-    # 0.81 with a standard error of about 0.2; a model that ignores its labels has gap 0.
-    assert gap > 0.4, (gap, high, low)
+    # Measured (256 sequences, CFG w = 1): Dev 2.47 for the high label against 0.29 for the low
+    # one, a gap of 2.18; a model that ignores its labels has gap 0.
+    print(f"Dev gap {gap:.3f} (high {dev[:half].mean():.3f}, low {dev[half:].mean():.3f})")
+    assert gap > 1.0, (gap, high, low)
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +82,13 @@ def oracle(run, tmp_path_factory):
                         progress=False)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_oracle_trained_with_the_published_recipe_learns_both_outputs(oracle):
     # Measured: 0.93 (Dev) and 0.95 (Hk); the planted rule itself reaches 0.98.
     assert oracle.test_pearson["Dev"] >= 0.8 and oracle.test_pearson["Hk"] >= 0.8, oracle
 
 
+@pytest.mark.slow
 def test_guided_designs_hit_the_requested_activity(run, oracle):
     """The preset's defaults with the oracle guiding (oracle weight sampling.oracle_guidance,
     CFG sampling.guidance_with_oracle): judged by the planted rule, which the oracle only

@@ -17,7 +17,7 @@ from d3_core.train import RunDir, train
 from d3_mpra.data import load_data
 from d3_mpra.synthetic import ground_truth, write_synthetic
 
-N = 512  # designed sequences per comparison
+N = 256  # designed sequences per comparison
 STEPS = 64  # sampler steps, as the CPU preset samples
 NAMES = ("K562", "HepG2", "SK-N-SH")
 
@@ -49,10 +49,11 @@ def test_samples_follow_their_labels_better_than_shuffled_real_sequences(run):
         names=NAMES, scorer="planted rule",
     )  # fmt: skip
     mse = report["sp_mse"]
-    # Measured (torch 2.13, 2 CPU threads): 2.76 and 2.67 (sampling seeds 0 and 1) against 3.47
-    # for shuffled labels (ratios 0.80, 0.77) and 5.29 for random sequences; a model that
-    # ignores its labels scores the shuffled baseline.
-    assert mse["samples"] < 0.9 * mse["baseline_shuffled_labels"], mse
+    # Measured (torch 2.13, 256 labels, CFG w = 1 as the preset samples): 2.24 against 3.56
+    # for shuffled labels (ratio 0.63) and 5.52 for random sequences; a model that ignores its
+    # labels scores the shuffled baseline.
+    print(f"planted-rule SP-MSE {mse}")
+    assert mse["samples"] < 0.8 * mse["baseline_shuffled_labels"], mse
     assert mse["samples"] < 0.7 * mse["baseline_random_sequences"], mse
 
 
@@ -67,11 +68,10 @@ def test_k562_specific_labels_give_k562_specific_sequences(run):
     scores = np.asarray(ground_truth(_design(loaded, asked, seed=2)))
     specificity = scores[:, 0] - scores[:, 1:].mean(axis=1)
     gap = specificity[:half].mean() - specificity[half:].mean()
-    # Measured (sampling seeds 2 and 3): gaps 0.53 and 0.60, standard error 0.11; specificity
-    # 0.13 for the K562 pattern against -0.40 for the opposite one. A model that ignores its
-    # labels has gap 0. (Absolute K562 is higher for the opposite pattern: high HepG2 and SK-N-SH
-    # call for AP-1, which the planted rule makes active in every line.)
-    assert gap > 0.25, (gap, high, low)
+    # Measured (256 sequences, CFG w = 1): gap 3.33 (the research-layout preset without CFG
+    # gave 0.53 and 0.60 at 512, standard error 0.11). A model that ignores its labels has gap 0.
+    print(f"K562 specificity gap {gap:.3f}")
+    assert gap > 1.5, (gap, high, low)
 
 
 @pytest.mark.slow

@@ -1,3 +1,3 @@
 """d3-core: conditional discrete diffusion (D3 / SEDD) for regulatory DNA."""
 
-__version__ = "0.5.0"
+__version__ = "0.5.1"

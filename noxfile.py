@@ -23,6 +23,9 @@ DATASET_DISTS = ("d3-deepstarr", "d3-mpra", "d3-promoter")
 TEST_DEPS = ("pytest", "scipy")
 # One ruff for everyone: a new ruff release adds rules, which would fail lint on unchanged code.
 RUFF = "ruff==0.17.6"
+# No .pyc files at install time: pip would byte-compile every module of torch (about 14 s a
+# session here); Python compiles only what a session imports, once.
+NO_COMPILE = "--no-compile"
 LINT_PATHS = ("packages", "benchmarks", "scripts", "noxfile.py", "conftest.py")
 
 
@@ -37,14 +40,14 @@ def torch_spec() -> list[str]:
 
 def install_packages(session: nox.Session, *dists: str) -> None:
     """Installs torch first (so that no dependency pulls another build), then ``dists`` editable."""
-    session.install(*torch_spec())
-    session.install(*(arg for dist in dists for arg in ("-e", str(PACKAGES / dist))))
+    session.install(NO_COMPILE, *torch_spec())
+    session.install(NO_COMPILE, *(arg for dist in dists for arg in ("-e", str(PACKAGES / dist))))
 
 
 def run_tests(session: nox.Session, *dists: str) -> None:
     """Installs ``dists`` and the test tools, then runs the last dist's tests with the posargs."""
     install_packages(session, *dists)
-    session.install(*TEST_DEPS)
+    session.install(NO_COMPILE, *TEST_DEPS)
     session.run("pytest", str(PACKAGES / dists[-1] / "tests"), *session.posargs)
 
 
@@ -81,7 +84,7 @@ def slow(session: nox.Session) -> None:
     dists = [arg for arg in session.posargs if arg in ("d3-core", *DATASET_DISTS)]
     rest = [arg for arg in session.posargs if arg not in dists]
     install_packages(session, "d3-core", *DATASET_DISTS)
-    session.install(*TEST_DEPS)
+    session.install(NO_COMPILE, *TEST_DEPS)
     for dist in dists or ("d3-core", *DATASET_DISTS):
         # Exit status 5: no slow test in that package.
         session.run("pytest", str(PACKAGES / dist / "tests"), "-m", "slow", *rest,
@@ -91,7 +94,7 @@ def slow(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Checks lint rules and formatting with ruff (configured in the root pyproject.toml)."""
-    session.install(RUFF)
+    session.install(NO_COMPILE, RUFF)
     session.run("ruff", "check", *LINT_PATHS)
     session.run("ruff", "format", "--check", *LINT_PATHS)
 

@@ -21,12 +21,13 @@ one line of figures each; the exit status is 1 if any fails:
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -156,16 +157,12 @@ def check_train(sizes: Sizes, device: torch.device, peak_override: float | None)
     tokens_per_s = sizes.train_batch * length / seconds
     peak, peak_source = _peak_tflops(device, peak_override)
     mfu = 3 * flops_per_token * tokens_per_s / (peak * 1e12) if peak else None
-    result = {"check": "train", "ok": all(map(_finite, losses)), "seconds_per_step": seconds,
+    result = {"check": "train", "ok": all(map(math.isfinite, losses)), "seconds_per_step": seconds,
               "tokens_per_s": tokens_per_s, "mfu": mfu, "peak": peak_source,
               "losses": losses}  # fmt: skip
     if device.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 1024**3
     return result
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
 
 
 def check_sample(sizes: Sizes, device: torch.device) -> dict:
@@ -178,15 +175,13 @@ def check_sample(sizes: Sizes, device: torch.device) -> dict:
     result = {"check": "sample", "ok": True, "batch": sizes.sample_batch,
               "steps": sizes.sample_steps}  # fmt: skip
     for mode in ("float32", "tf32"):
-        tf32 = mode == "tf32" and device.type == "cuda"
-        context = _tf32(tf32) if device.type == "cuda" else nullcontext()
 
         def draw():
             return sample(model, labels, length=model.config.length, graph=UniformGraph(4),
                           noise=GeometricNoise(), steps=sizes.sample_steps,
                           generator=torch.Generator(device=device).manual_seed(0))  # fmt: skip
 
-        with context:
+        with _tf32(mode == "tf32"):  # the flags only act on CUDA
             tokens = draw()  # warm-up, and the check that it samples real tokens
             seconds = _timed(draw, device)
         result["ok"] &= bool(((tokens >= 0) & (tokens < 4)).all())
@@ -194,18 +189,15 @@ def check_sample(sizes: Sizes, device: torch.device) -> dict:
     return result
 
 
-class _tf32:
-    """Sets CUDA matmul TF32 on or off inside the block."""
-
-    def __init__(self, on: bool) -> None:
-        self.on = on
-
-    def __enter__(self):
-        self.saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.on
-
-    def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.saved
+@contextmanager
+def _tf32(on: bool):
+    """CUDA matmuls and convolutions in TF32 (on) or full float32 (off) inside the block."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def check_agree(sizes: Sizes, device: torch.device, tolerance: float = 1e-4) -> dict:
@@ -223,7 +215,7 @@ def check_agree(sizes: Sizes, device: torch.device, tolerance: float = 1e-4) -> 
     tokens, labels, sigma = _inputs(sizes.agree_batch, plugin.sequence_length, torch.device("cpu"))
     with torch.no_grad():
         expected = cpu_model(tokens, labels, sigma)
-        with _tf32(False) if device.type == "cuda" else nullcontext():
+        with _tf32(False):
             got = dev_model(tokens.to(device), labels.to(device), sigma.to(device)).cpu()
     error = float((got - expected).abs().max())
     scale = float(expected.abs().max())

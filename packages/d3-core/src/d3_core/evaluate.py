@@ -1,268 +1,31 @@
-"""Scoring designed sequences against the real ones they were designed to match (SPEC §13).
+"""``d3 evaluate`` as a function: sample or read designs, score them, write the report (SPEC §13).
 
-A scorer maps tokens (N, L) to predictions (N, F): a dataset's oracle, or on synthetic data its
-planted rule. `conditional_fidelity` compares the scores of generated and real sequences paired
-by label, beside two baselines that bracket it: real test sequences paired with shuffled labels
-(what ignoring the labels costs) and uniform random sequences (what ignoring the data costs).
+`evaluate_run` draws (or reads) the sets, scores them with `d3_core.fidelity` against the test
+split and its baselines, and writes ``report.json``, ``report.md`` and the plots atomically. The
+scoring functions are re-exported here, where earlier versions defined them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from d3_core.errors import D3InputError
-from d3_core.metrics import discriminability, kmer_spectrum, pearson, sp_mse
+from d3_core.evaluate_report import report_markdown, write_plots
+from d3_core.fidelity import (
+    Reference,
+    Scorer,
+    conditional_fidelity,
+    label_response,
+    set_metrics,
+    summarise,
+)
+from d3_core.metrics import sp_mse
 
 __all__ = ["conditional_fidelity", "evaluate_run", "label_response", "set_metrics", "summarise"]
-
-Scorer = Callable[[np.ndarray], np.ndarray]
-
-
-def label_response(
-    labels: np.ndarray, scores: np.ndarray, names: Sequence[str], *, quantile: float = 0.25
-) -> dict[str, dict[str, float]]:
-    """How much the score follows each requested label: mean score of the sequences asked for
-    the top `quantile` of that label minus the mean for the bottom `quantile`.
-
-    Args:
-        labels: (N, S) requested global labels.
-        scores: (N, S) scores of the sequences, output j judging label j.
-        names: Label names.
-        quantile: Fraction of sequences in each group.
-
-    Returns:
-        ``{name: {"high": mean, "low": mean, "difference": high - low, "n": group size}}``.
-    """
-    labels, scores = np.asarray(labels, np.float64), np.asarray(scores, np.float64)
-    if labels.ndim != 2 or labels.shape != scores.shape:
-        raise D3InputError(
-            f"label_response needs (N, S) labels and scores of the same shape; got "
-            f"{labels.shape} and {scores.shape}"
-        )
-    n = max(1, int(len(labels) * quantile))
-    out = {}
-    for j, name in enumerate(names):
-        order = np.argsort(labels[:, j], kind="stable")
-        low, high = scores[order[:n], j].mean(), scores[order[-n:], j].mean()
-        out[name] = {"high": float(high), "low": float(low), "difference": float(high - low),
-                     "n": n}  # fmt: skip
-    return out
-
-
-def conditional_fidelity(
-    score: Scorer,
-    real: np.ndarray,
-    generated: np.ndarray,
-    labels: np.ndarray,
-    *,
-    names: Sequence[str],
-    scorer: str,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """SP-MSE of generated sequences against the real ones of the same labels, with baselines.
-
-    Args:
-        score: tokens (N, L) → (N, F) predictions.
-        real: (N, L) tokens of the real sequences whose labels were requested.
-        generated: (N, L) tokens generated for those labels, in the same order.
-        labels: (N, S) or (N, L, S) requested labels.
-        names: The scorer's output names.
-        scorer: What the scorer is, for the report.
-        seed: Seeds the label shuffle and the random sequences.
-
-    Returns:
-        A JSON-ready dict: SP-MSE of the samples and of both baselines, Pearson r between the
-        requested labels and the scores of the samples and of the real sequences (when the
-        scorer's outputs are the labels), and the high-versus-low label response.
-    """
-    real, generated = np.asarray(real), np.asarray(generated)
-    if real.shape != generated.shape:
-        raise D3InputError(
-            f"{len(generated)} generated sequences of shape {generated.shape[1:]} cannot be paired "
-            f"with {len(real)} real ones of shape {real.shape[1:]}"
-        )
-    rng = np.random.default_rng(seed)
-    f_real = np.asarray(score(real.astype(np.int64)))
-    f_gen = np.asarray(score(generated.astype(np.int64)))
-    f_shuffled = f_real[rng.permutation(len(real))]
-    f_random = np.asarray(score(rng.integers(0, 4, size=real.shape)))
-    report: dict[str, Any] = {
-        "scorer": scorer,
-        "num_sequences": len(real),
-        "seed": seed,
-        "sp_mse": {
-            "samples": sp_mse(f_real, f_gen),
-            "baseline_shuffled_labels": sp_mse(f_real, f_shuffled),
-            "baseline_random_sequences": sp_mse(f_real, f_random),
-        },
-    }
-    if labels.shape[: f_gen.ndim] == f_gen.shape:  # outputs stand for the labels
-        flat = labels.reshape(len(labels), -1)
-        for key, scores in (("samples", f_gen), ("real", f_real)):
-            r = pearson(flat, scores.reshape(len(scores), -1))
-            report.setdefault("pearson_requested_vs_scored", {})[key] = (
-                dict(zip(names, map(float, r), strict=True))
-                if labels.ndim == 2
-                else float(np.nanmean(r))
-            )
-        if labels.ndim == 2:
-            report["label_response"] = {
-                "samples": label_response(labels, f_gen, names),
-                "real": label_response(labels, f_real, names),
-            }
-    return report
-
-
-# -- d3 evaluate ----------------------------------------------------------------------------------
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    title = f"# d3 evaluate: {report['dataset']}"
-    if report.get("architecture"):
-        title += f" ({report['architecture']})"
-    lines = [title, "", f"{report['num_sequences']} test labels of {report['data']}; "
-             f"sequences from {report['sequences_from']}.", ""]  # fmt: skip
-    sampling = report.get("sampling") or {}
-    if sampling.get("guidance"):
-        g = sampling["guidance"]
-        lines += [f"Guidance: classifier-free w = {g['cfg']:g}, oracle weight {g['oracle']:g}"
-                  f" ({g['oracle_form']}). " + " ".join(
-                      n[0].upper() + n[1:] + "." for n in sampling.get("guidance_notes", [])), ""]  # fmt: skip
-    lines += _metrics_table(report["metrics"])
-    if report.get("guidance_sweep"):
-        from d3_core.sweep import sweep_markdown
-
-        floor = report["metrics"]["baselines"]["valid_vs_test"]
-        lines += sweep_markdown(report["guidance_sweep"], floor=floor)
-    for score in report["scores"].values():
-        mse = score["sp_mse"]
-        lines += [
-            f"## Scored by the {score['scorer']}",
-            "",
-            "| sequences | SP-MSE (lower is better) |",
-            "|---|---|",
-            f"| generated for the test labels | {mse['samples']:.4f} |",
-            f"| real test sequences, shuffled labels | {mse['baseline_shuffled_labels']:.4f} |",
-            f"| uniform random sequences | {mse['baseline_random_sequences']:.4f} |",
-            "",
-        ]
-        r = score.get("pearson_requested_vs_scored")
-        if r and isinstance(r["samples"], dict):
-            lines += ["| label | Pearson r, requested vs scored: generated | real | "
-                      "high − low quartile: generated | real |", "|---|---|---|---|---|"]  # fmt: skip
-            response = score["label_response"]
-            for name in r["samples"]:
-                lines.append(
-                    f"| {name} | {r['samples'][name]:.3f} | {r['real'][name]:.3f} | "
-                    f"{response['samples'][name]['difference']:.3f} | "
-                    f"{response['real'][name]['difference']:.3f} |"
-                )
-            lines.append("")
-        elif r:
-            lines += [f"Mean per-position Pearson r, requested vs scored: generated "
-                      f"{r['samples']:.3f}, real {r['real']:.3f}.", ""]  # fmt: skip
-    return "\n".join(lines)
-
-
-@dataclass
-class _Reference:
-    """What every generated set is compared with, computed once."""
-
-    real: np.ndarray  # (n, L) test tokens whose labels were requested
-    labels: np.ndarray  # (n, S) or (n, L, S)
-    train: np.ndarray | None  # training tokens, for memorisation
-    scorers: dict[str, tuple[Scorer, tuple[str, ...]]]  # name -> (score, output names)
-    kmer: tuple[int, ...]
-    discriminator: bool
-    seed: int
-    requested: dict[str, np.ndarray] = field(default_factory=dict)  # labels per scorer's terms
-    f_real: dict[str, np.ndarray] = field(default_factory=dict)
-    spectra: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def labels_for(self, scorer: str) -> np.ndarray:
-        """The requested labels in the terms of a scorer's outputs (its targets)."""
-        return self.requested.get(scorer, self.labels)
-
-    def __post_init__(self) -> None:
-        self.f_real = {name: np.asarray(fn(self.real)) for name, (fn, _) in self.scorers.items()}
-        self.spectra = {k: kmer_spectrum(self.real, k) for k in self.kmer}
-
-
-def set_metrics(reference: _Reference, tokens: np.ndarray, *, paired: bool) -> dict[str, float]:
-    """Every SPEC §13 metric of one set of sequences against the reference, as a flat dict.
-
-    Args:
-        reference: The real test set and how to score it.
-        tokens: (n, L) sequences; `paired` if row i was made for label i (then SP-MSE and the
-            Pearson r of requested labels against scores are defined).
-    """
-    from d3_core.metrics import diversity, js_distance, ks_statistic, memorisation
-
-    out: dict[str, float] = {}
-    for name, (score, names) in reference.scorers.items():
-        f_real, f_set = reference.f_real[name], np.asarray(score(tokens))
-        if paired:
-            out[f"sp_mse.{name}"] = sp_mse(f_real, f_set)
-            labels = reference.labels_for(name)
-            if labels.ndim == 2 and labels.shape == f_set.shape:
-                for label, r in zip(names, pearson(labels, f_set), strict=True):
-                    out[f"pearson.{name}.{label}"] = float(r)
-        out[f"ks.{name}"] = ks_statistic(f_real, f_set)["mean"]
-    for k in reference.kmer:
-        out[f"js.k{k}"] = js_distance(reference.spectra[k], kmer_spectrum(tokens, k))
-    if reference.discriminator:
-        out["auroc"] = discriminability(reference.real, tokens, seed=reference.seed)["auroc"]
-    if reference.train is not None:
-        found = memorisation(tokens, reference.train)
-        out["memorisation.mean"], out["memorisation.max"] = found["mean"], found["max"]
-    out["diversity"] = diversity(tokens)
-    return out
-
-
-def summarise(replicates: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation of each metric over replicates (sd 0 for one)."""
-    keys = list(replicates[0])
-    values = {k: np.array([r[k] for r in replicates], dtype=np.float64) for k in keys}
-    return {
-        "mean": {k: float(v.mean()) for k, v in values.items()},
-        "std": {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()},
-    }
-
-
-def _metrics_table(metrics: dict[str, Any]) -> list[str]:
-    samples, baselines = metrics["samples"], metrics["baselines"]
-    replicates = metrics["parameters"]["replicates"]
-    lines = [
-        "## Metrics (SPEC §13)",
-        "",
-        f"Samples: mean ± sd over {replicates} replicate(s). Floor: real validation sequences "
-        "against the real test set. Ceiling: uniform random sequences."
-        + (
-            f" Paired protocol: {metrics['parameters']['paired_repeat']} samples per test label; "
-            "the mean SP-MSE is the SP-MSE pooled over every (label, sample) pair."
-            if metrics["parameters"].get("paired_repeat", 1) > 1
-            else ""
-        ),
-        "",
-        "| metric | samples | shuffled labels | floor (valid vs test) | ceiling (random) |",
-        "|---|---|---|---|---|",
-    ]
-
-    def cell(group: dict[str, float], key: str) -> str:
-        return f"{group[key]:.4f}" if key in group else "–"
-
-    for key, mean in samples["mean"].items():
-        lines.append(
-            f"| {key} | {mean:.4f} ± {samples['std'][key]:.4f} | "
-            f"{cell(baselines['shuffled_labels'], key)} | {cell(baselines['valid_vs_test'], key)} | "
-            f"{cell(baselines['random_sequences'], key)} |"
-        )
-    return [*lines, ""]
 
 
 def evaluate_run(
@@ -470,7 +233,7 @@ def evaluate_run(
         scorers["ground_truth"] = (lambda tokens: np.asarray(truth(tokens)), label_names)
     say(f"scoring with {' and '.join(scorers)}: every SPEC §13 metric, {len(sets)} set(s) and "
         f"three baselines")  # fmt: skip
-    reference = _Reference(
+    reference = Reference(
         real=real, labels=labels, train=splits["train"].tokens.numpy(), scorers=scorers,
         kmer=kmer, discriminator=discriminator and n >= 20, seed=seed, requested=requested,
     )  # fmt: skip
@@ -524,7 +287,7 @@ def evaluate_run(
     }  # fmt: skip
     figures = []
     if plots:
-        figures = _write_plots(out, reference, sets[0], scores, scorers)
+        figures = write_plots(out, reference, sets[0], scores, scorers)
         if sweep is not None:
             from d3_core.sweep import plot_sweep
 
@@ -562,41 +325,10 @@ def evaluate_run(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    markdown = _markdown(report)
+    markdown = report_markdown(report)
     with atomic_write(out / "report.json") as file:
         json.dump(report, file, indent=2)
         file.write("\n")
     with atomic_write(out / "report.md") as file:
         file.write(markdown + "\n")
     return {**report, "markdown": markdown}
-
-
-def _write_plots(out: Path, reference: _Reference, generated: np.ndarray, scores, scorers):
-    """The report's PNG figures: per scorer, predictions against requested labels and their
-    distributions; the k-mer spectrum of the smallest k."""
-    from d3_core.plots import (
-        plot_kmer_spectra,
-        plot_prediction_distributions,
-        plot_predictions_vs_requested,
-        plot_profiles,
-    )
-
-    figures = []
-    for name, (score, names) in scorers.items():
-        f_real, f_gen = reference.f_real[name], np.asarray(score(generated))
-        label = scores[name]["scorer"]
-        requested = reference.labels_for(name)
-        if requested.ndim == 3 and f_gen.shape == requested.shape:  # per-position tracks
-            figures.append(plot_profiles(requested[..., 0], f_gen[..., 0], f_real[..., 0],
-                                         out / f"profiles_{name}.png", scorer=label))  # fmt: skip
-        if f_gen.ndim == 2:
-            figures.append(plot_prediction_distributions(
-                f_real, f_gen, names, out / f"distributions_{name}.png", scorer=label))  # fmt: skip
-            if reference.labels_for(name).shape == f_gen.shape:
-                figures.append(plot_predictions_vs_requested(
-                    reference.labels_for(name), f_gen, f_real, names, out / f"requested_vs_{name}.png",
-                    scorer=label))  # fmt: skip
-    k = reference.kmer[0]
-    figures.append(plot_kmer_spectra(reference.spectra[k], kmer_spectrum(generated, k), k,
-                                     out / f"kmer_spectrum_k{k}.png"))  # fmt: skip
-    return figures

@@ -31,7 +31,7 @@ def guidance_sweep(
     """Samples at each weight and scores every set against the same reference.
 
     Args:
-        reference: The evaluation's `d3_core.evaluate._Reference` (real test set, scorers).
+        reference: The evaluation's `d3_core.fidelity.Reference` (real test set, scorers).
         sample_at: weight -> (n, L) tokens designed for the reference's labels.
         weights: The guidance weights, in the order to report them.
         kind: "cfg" or "oracle": which guidance the weight is.
@@ -41,7 +41,7 @@ def guidance_sweep(
         ``{"kind", "weights", "rows": [{"weight", metric: value, ...}], "floor": {...}}`` where
         the floor is real validation sequences' diversity and memorisation.
     """
-    from d3_core.evaluate import set_metrics
+    from d3_core.fidelity import set_metrics
 
     quick = dataclasses.replace(reference, discriminator=False, kmer=reference.kmer[:1])
     rows = []

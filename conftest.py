@@ -6,7 +6,9 @@ import pytest
 
 # The conformance base that dataset packages' tests subclass lives in d3-core; rewrite its asserts
 # so that failures show the compared values.
-pytest.register_assert_rewrite("d3_core.testing", "d3_core.testing_checkpoints")
+pytest.register_assert_rewrite(
+    "d3_core.testing.conformance", "d3_core.testing.checkpoint_conformance"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -6,11 +6,11 @@ Run it on a trained synthetic-data run (``d3 demo`` writes one)::
         [--steps 8,16,32,64,128] [--predictors euler,analytic] [--seeds 0,1]
         [--guidance default,0] [--threads 1] [--out benchmarks/results]
 
-For every guidance weight, sampling seed, predictor (`d3_core.sampling.PREDICTORS`) and step
+For every guidance weight, sampling seed, predictor (`d3_core.diffusion.sampling.PREDICTORS`) and step
 count it draws one sequence per test label (the first ``--labels`` of the run's data file) with
-the checkpoint's EMA model, exactly as ``d3 sample`` does (`d3_core.generate.sample_sequences`,
+the checkpoint's EMA model, exactly as ``d3 sample`` does (`d3_core.generation.sequences.sample_sequences`,
 per-sequence generators), without oracle guidance. ``default`` is the checkpoint's
-``sampling.guidance`` (classifier-free guidance, `d3_core.guidance.resolve_guidance`).
+``sampling.guidance`` (classifier-free guidance, `d3_core.diffusion.guidance.resolve_guidance`).
 
 Each set is scored by the planted rule (the dataset's ``ground_truth``), which nothing was tuned
 on: SP-MSE against the rule's activity of the real test sequences of the same labels (SPEC §13,
@@ -39,14 +39,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from d3_core.checkpoint import load_checkpoint
-from d3_core.data import label_names_of
-from d3_core.generate import sample_sequences
-from d3_core.guidance import resolve_guidance
+from d3_core.checkpoints.load import load_checkpoint
+from d3_core.data.loader import label_names_of
+from d3_core.diffusion.guidance import resolve_guidance
+from d3_core.diffusion.sampling import PREDICTORS
+from d3_core.evaluation.metrics import diversity, pearson, sp_mse
+from d3_core.generation.sequences import sample_sequences
 from d3_core.io import atomic_path, atomic_write
-from d3_core.metrics import diversity, pearson, sp_mse
 from d3_core.registry import load_dataset_plugin
-from d3_core.sampling import PREDICTORS
 
 METRICS = ("sp_mse", "mse_vs_labels", "diversity", "seconds")
 

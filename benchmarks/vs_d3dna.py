@@ -11,7 +11,7 @@ process, interleaved A B A B, each timed run right after a large-sgemm probe. Wh
 
 * ``forward``: an eval-mode forward without gradients on the same tokens, labels and noise.
 * ``train``: one optimizer step as each package trains: the SEDD score-entropy loss on the
-  same batch (d3: ``d3_core.training.train_step``, micro-batched as its configs are; d3-dna:
+  same batch (d3: ``d3_core.training.step.train_step``, micro-batched as its configs are; d3-dna:
   its own ``get_step_fn`` with its loss, AdamW, warm-up, clip 1.0 and EMA), float32.
 * ``sample``: the analytic predictor at equal steps (equal network calls: steps + 1), plus
   d3's bare model calls, which give the sampler's own overhead.
@@ -88,14 +88,14 @@ class D3:
     name = "d3"
 
     def __init__(self, case: Case):
-        from d3_core.graph import UniformGraph
+        from d3_core.diffusion.graph import UniformGraph
+        from d3_core.diffusion.noise import GeometricNoise
         from d3_core.models import (
             ConvConfig,
             ConvScoreModel,
             TransformerConfig,
             TransformerScoreModel,
         )
-        from d3_core.noise import GeometricNoise
 
         self.case = case
         self.graph, self.noise = UniformGraph(4), GeometricNoise()
@@ -110,8 +110,8 @@ class D3:
         return self.model(tokens, labels, sigma)
 
     def train_step(self):
-        from d3_core.ema import ExponentialMovingAverage
-        from d3_core.training import train_step
+        from d3_core.training.ema import ExponentialMovingAverage
+        from d3_core.training.step import train_step
 
         self.model.train()
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=3e-4, weight_decay=0.0)
@@ -125,7 +125,7 @@ class D3:
         return step
 
     def sample(self, labels, steps):
-        from d3_core.sampling import sample
+        from d3_core.diffusion.sampling import sample
 
         return sample(self.model, labels, length=self.case.length, graph=self.graph,
                       noise=self.noise, steps=steps, generator=torch.Generator().manual_seed(0))  # fmt: skip

@@ -9,7 +9,7 @@ reports each file. Every argument is passed to ``d3 convert`` unchanged (see ``d
 
 import sys
 
-from d3_core.cli import main
+from d3_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["convert", *sys.argv[1:]]))

@@ -12,7 +12,7 @@ Options may be spelt with underscores, as the original script spelt them (``--mo
 import sys
 from pathlib import Path
 
-from d3_core.cli import main
+from d3_core.cli.main import main
 
 RENAMED = {"--oracle_path": "--oracle", "--data_path": "--data", "--oracle-path": "--oracle",
            "--data-path": "--data"}  # fmt: skip

@@ -8,7 +8,7 @@ Every argument is passed to ``d3 train`` unchanged (see ``d3 train --help``).
 
 import sys
 
-from d3_core.cli import main
+from d3_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

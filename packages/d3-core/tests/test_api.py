@@ -11,8 +11,8 @@ import d3_core
 
 
 def test_every_public_name_is_the_object_of_the_module_that_owns_it():
-    from d3_core.checkpoint import load_model_local
-    from d3_core.evaluate import evaluate_run
+    from d3_core.checkpoints.load import load_model_local
+    from d3_core.evaluation.run import evaluate_run
 
     assert d3_core.load_model_local is load_model_local
     assert d3_core.evaluate_run is evaluate_run

@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from d3_core.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model_local, read_checkpoint
+from d3_core.checkpoints.load import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    load_model_local,
+    read_checkpoint,
+)
 from d3_core.config import config_from_plain, resolve_config
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.noise import Noise
 from d3_core.errors import CheckpointError
-from d3_core.graph import UniformGraph
-from d3_core.noise import Noise
-from d3_core.train import RunDir, train
+from d3_core.training.run import RunDir, train
 
 STEPS = 3
 PREFIX = "score_model."

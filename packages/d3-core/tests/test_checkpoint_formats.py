@@ -1,6 +1,6 @@
 """Reading the checkpoints users already have: research, d3-dna packaged and converted files.
 
-The files are written by `d3_core.checkpoint_fixtures`, which builds them as module trees in SPEC
+The files are written by `d3_core.testing.checkpoint_writers`, which builds them as module trees in SPEC
 §10's registration order, independently of the readers. Each research file has a dead tower and
 an EMA list whose values differ from the raw weights, so loading the wrong tower or the raw
 weights, or naming the EMA list wrongly, changes the result.
@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from d3_core.checkpoint import (
+from d3_core.checkpoints.load import (
     find_checkpoints,
     load_checkpoint,
     load_model_local,
     read_contents,
     write_checkpoint,
 )
-from d3_core.checkpoint_fixtures import write_converted, write_packaged, write_research
 from d3_core.config import model_sizes
+from d3_core.diffusion.graph import UniformGraph
 from d3_core.errors import CheckpointError
-from d3_core.graph import UniformGraph
-from d3_core.reference import reference_log_scores
+from d3_core.testing.checkpoint_writers import write_converted, write_packaged, write_research
+from d3_core.testing.reference import reference_log_scores
 
 TOY = {"dataset": "toy", "signal": 1, "length": 32, "label_classes": 5}
 
@@ -542,7 +542,7 @@ def _zoo(root: Path):
 
 
 def test_d3_convert_converts_one_file_beside_itself(toy, tmp_path, capsys):
-    from d3_core.cli import main
+    from d3_core.cli.main import main
 
     written = research(tmp_path, "transformer")
     assert main(["convert", str(written.path)]) == 0
@@ -558,7 +558,7 @@ def test_d3_convert_converts_one_file_beside_itself(toy, tmp_path, capsys):
 
 
 def test_d3_convert_dir_converts_every_checkpoint_and_reports_every_file(toy, tmp_path, capsys):
-    from d3_core.cli import main
+    from d3_core.cli.main import main
 
     _zoo(tmp_path / "zoo")
     out = tmp_path / "converted"
@@ -582,7 +582,7 @@ def test_d3_convert_dir_converts_every_checkpoint_and_reports_every_file(toy, tm
 
 
 def test_d3_sample_reads_a_research_run(toy, tmp_path, capsys):
-    from d3_core.cli import main
+    from d3_core.cli.main import main
 
     written = research(tmp_path, "conv")
     labels = tmp_path / "labels.tsv"
@@ -617,7 +617,7 @@ def test_the_original_convert_script_wraps_d3_convert(toy, tmp_path):
 
 
 def test_a_converted_checkpoint_cannot_resume_training(toy, tmp_path):
-    from d3_core.train import resume_step
+    from d3_core.training.run import resume_step
 
     written = research(tmp_path, "transformer")
     out = write_checkpoint(read_contents(written.path), tmp_path / "c.ckpt")
@@ -630,7 +630,7 @@ def test_a_converted_checkpoint_cannot_resume_training(toy, tmp_path):
 
 
 def test_sampling_in_another_precision_than_trained_warns(toy, tmp_path, capsys):
-    from d3_core.cli import main
+    from d3_core.cli.main import main
 
     written = research(tmp_path, "transformer")  # the research transformer trained in bf16
     labels = tmp_path / "labels.tsv"

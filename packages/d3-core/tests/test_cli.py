@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 from d3_core import __version__
-from d3_core.cli import main
+from d3_core.cli.main import main
 from d3_core.errors import PluginError
 
 
@@ -58,7 +58,7 @@ def test_an_unknown_option_of_a_subcommand_is_a_usage_error(capsys, installed):
 def test_help_imports_neither_torch_nor_the_registry():
     code = (
         "import sys\n"
-        "from d3_core.cli import main\n"
+        "from d3_core.cli.main import main\n"
         "try:\n"
         "    main(['--help'])\n"
         "except SystemExit:\n"

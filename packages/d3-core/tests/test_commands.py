@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from d3_core.cli import main
-from d3_core.train import RUN_DIR_ENV
+from d3_core.cli.main import main
+from d3_core.training.run import RUN_DIR_ENV
 
 
 @pytest.fixture(autouse=True)

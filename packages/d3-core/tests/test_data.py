@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-import d3_core.data
-from d3_core.data import (
+import d3_core.data.loader
+from d3_core.data.loader import (
     D3DataModule,
     StepBatchSampler,
     TokenDataset,
@@ -173,7 +173,7 @@ def test_a_position_that_is_not_one_hot_is_named_by_sequence_and_position(channe
 
 
 def test_onehot_is_converted_in_chunks_and_errors_name_the_global_sequence(monkeypatch):
-    monkeypatch.setattr(d3_core.data, "_CHUNK", 3)
+    monkeypatch.setattr(d3_core.data.loader, "_CHUNK", 3)
     tokens = _tokens(n=8)
     onehot = tokens_to_onehot(tokens, layout="NCL")
     assert np.array_equal(onehot_to_tokens(onehot, layout="NCL", source="x"), tokens)
@@ -187,7 +187,7 @@ def test_onehot_is_converted_in_chunks_and_errors_name_the_global_sequence(monke
 
 
 def test_onehot_is_read_through_slices_only(monkeypatch):
-    monkeypatch.setattr(d3_core.data, "_CHUNK", 2)
+    monkeypatch.setattr(d3_core.data.loader, "_CHUNK", 2)
 
     class Sliceable:  # stands in for an h5py.Dataset: shape and slicing, nothing else
         def __init__(self, array):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from d3_core.cli import main
-from d3_core.design import Constraints, longest_homopolymer, parse_fixed, parse_targets
+from d3_core.cli.main import main
+from d3_core.data.synthetic import decode, encode
 from d3_core.errors import D3InputError
-from d3_core.synthetic import decode, encode
+from d3_core.generation.design import Constraints, longest_homopolymer, parse_fixed, parse_targets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

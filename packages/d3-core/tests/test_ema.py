@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from d3_core.ema import ExponentialMovingAverage
 from d3_core.errors import CheckpointError, D3ConfigError
+from d3_core.training.ema import ExponentialMovingAverage
 
 
 def _model():

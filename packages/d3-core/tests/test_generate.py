@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
-from d3_core.data import tokens_to_onehot
+from d3_core.data.loader import tokens_to_onehot
+from d3_core.data.synthetic import decode
 from d3_core.errors import D3InputError
-from d3_core.generate import SampleRun, read_labels, sample_sequences, write_samples
-from d3_core.synthetic import decode
-from d3_core.train import RunDir, train
+from d3_core.generation.sequences import SampleRun, read_labels, sample_sequences, write_samples
+from d3_core.training.run import RunDir, train
 
 STEPS = 3  # the same run as test_checkpoint's, so a session trains it once
 NAMES = ("Dev", "Hk")

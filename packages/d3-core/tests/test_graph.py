@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from d3_core.diffusion.graph import AbsorbingGraph, UniformGraph, build_graph
 from d3_core.errors import D3ConfigError
-from d3_core.graph import AbsorbingGraph, UniformGraph, build_graph
 
 # torch.linalg.matrix_exp, the reference here, is accurate to ~1e-9 relative at some sigma.
 GRAPHS = [UniformGraph(4), AbsorbingGraph(4), UniformGraph(7)]

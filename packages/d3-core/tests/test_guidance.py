@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.guidance import classifier_free, denoised_probs, null_labels, oracle_guided
+from d3_core.diffusion.noise import GeometricNoise
+from d3_core.diffusion.sampling import FixedPositions, sample
 from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.graph import UniformGraph
-from d3_core.guidance import classifier_free, denoised_probs, null_labels, oracle_guided
 from d3_core.models import ConvConfig, ConvScoreModel, TransformerConfig, TransformerScoreModel
-from d3_core.noise import GeometricNoise
-from d3_core.sampling import FixedPositions, sample
-from d3_core.training import drop_labels
+from d3_core.training.step import drop_labels
 
 GRAPH, NOISE = UniformGraph(4), GeometricNoise()
 EPS = 1e-3
@@ -289,7 +289,7 @@ def test_oracle_guidance_refuses_an_oracle_of_another_width():
 def test_the_defaults_follow_the_checkpoint_and_what_the_model_can_do():
     from types import SimpleNamespace
 
-    from d3_core.guidance import resolve_guidance
+    from d3_core.diffusion.guidance import resolve_guidance
 
     sampling = {"guidance": 1.5, "guidance_with_oracle": 0.25, "oracle_guidance": 3.0,
                 "oracle_guidance_form": "exact"}  # fmt: skip

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from d3_core.ema import ExponentialMovingAverage
-from d3_core.graph import UniformGraph
-from d3_core.loss import score_entropy_loss
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.loss import score_entropy_loss
+from d3_core.diffusion.noise import GeometricNoise
 from d3_core.models import ConvConfig, ConvScoreModel, TransformerConfig, TransformerScoreModel
-from d3_core.noise import GeometricNoise
+from d3_core.training.ema import ExponentialMovingAverage
 
 LENGTH = 24
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from d3_core.graph import UniformGraph
-from d3_core.loss import score_entropy_loss
-from d3_core.noise import GeometricNoise
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.loss import score_entropy_loss
+from d3_core.diffusion.noise import GeometricNoise
 
 
 def _brute_force_loss(log_score, sigma, dsigma, xt, x0, graph):

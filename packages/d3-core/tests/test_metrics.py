@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from d3_core.errors import D3InputError
-from d3_core.metrics import pearson, sp_mse
+from d3_core.evaluation.metrics import pearson, sp_mse
 
 
 def exactly(message: str) -> str:

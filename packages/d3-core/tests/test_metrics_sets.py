@@ -9,7 +9,8 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp, mannwhitneyu
 
-from d3_core.metrics import (
+from d3_core.data.synthetic import Motif, plant_motifs
+from d3_core.evaluation.metrics import (
     auroc,
     discriminability,
     diversity,
@@ -20,7 +21,6 @@ from d3_core.metrics import (
     memorisation,
     sp_mse,
 )
-from d3_core.synthetic import Motif, plant_motifs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

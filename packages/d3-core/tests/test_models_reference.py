@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from d3_core.models import ConvConfig, ConvScoreModel, TransformerConfig, TransformerScoreModel
-from d3_core.reference import reference_log_scores
+from d3_core.testing.reference import reference_log_scores
 
 B, L = 3, 12
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from d3_core.diffusion.noise import GeometricNoise, LogLinearNoise, build_noise, sample_train_times
 from d3_core.errors import D3ConfigError
-from d3_core.noise import GeometricNoise, LogLinearNoise, build_noise, sample_train_times
 
 SCHEDULES = [GeometricNoise(), GeometricNoise(1e-3, 5.0), LogLinearNoise(), LogLinearNoise(1e-2)]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.cli import main
+from d3_core.cli.main import main
 from d3_core.errors import CheckpointError, D3InputError
-from d3_core.generate import read_samples
-from d3_core.oracle import load_oracle, recipe_with, train_oracle
+from d3_core.generation.sequences import read_samples
+from d3_core.oracles.oracle import load_oracle, recipe_with, train_oracle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -110,7 +110,7 @@ def test_a_trained_oracle_learns_the_rule_and_writes_a_loadable_checkpoint(
 def test_an_oracle_trained_on_standardised_targets_predicts_in_the_targets_units(
     spec, toy, toy_data, tmp_path
 ):
-    from d3_core.data import TokenDataset
+    from d3_core.data.loader import TokenDataset
 
     splits = toy.load("data_loader")(toy_data)
     # The rule's labels moved far from zero: the oracle must still predict them in their units.

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from d3_core.ema import ExponentialMovingAverage
-from d3_core.graph import UniformGraph
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.noise import GeometricNoise
 from d3_core.models import ConvConfig, ConvScoreModel, TransformerConfig, TransformerScoreModel
-from d3_core.noise import GeometricNoise
-from d3_core.training import train_step
+from d3_core.training.ema import ExponentialMovingAverage
+from d3_core.training.step import train_step
 
 SHAPES = {"deepstarr": (249, 2, "global"), "mpra": (200, 3, "global"),
           "promoter": (1024, 1, "per_position")}  # fmt: skip

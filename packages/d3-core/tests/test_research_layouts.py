@@ -9,14 +9,14 @@ table: every shape it expects is the table's.
 import pytest
 import torch
 
-from d3_core import formats
-from d3_core.checkpoint_tables import (
+from d3_core.checkpoints import layouts as formats
+from d3_core.errors import CheckpointError
+from d3_core.testing.key_tables import (
     PAPER_LAYOUTS,
     Key,
     packaged_key_table,
     research_key_table,
 )
-from d3_core.errors import CheckpointError
 
 LAYOUTS = sorted(PAPER_LAYOUTS)
 

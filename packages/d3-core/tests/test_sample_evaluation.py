@@ -5,10 +5,10 @@ import csv
 import pytest
 import torch
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
 from d3_core.errors import D3ConfigError
-from d3_core.train import RunDir, train
+from d3_core.training.run import RunDir, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

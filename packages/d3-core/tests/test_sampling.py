@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
+from d3_core.diffusion.graph import AbsorbingGraph, UniformGraph
+from d3_core.diffusion.noise import GeometricNoise, LogLinearNoise
+from d3_core.diffusion.sampling import FixedPositions, sample, sample_categorical
 from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.graph import AbsorbingGraph, UniformGraph
-from d3_core.noise import GeometricNoise, LogLinearNoise
-from d3_core.sampling import FixedPositions, sample, sample_categorical
 
 LENGTH, N = 6, 4000
 

@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from d3_core.data import label_names_of, tokens_to_onehot
+from d3_core.data.loader import label_names_of, tokens_to_onehot
+from d3_core.data.splits import SPLITS, read_onehot_splits
 from d3_core.errors import D3InputError
-from d3_core.splitfiles import SPLITS, read_onehot_splits
 
 FORMAT = "a toy file holds X_<split> (N, 4, 8) and Y_<split> (N, 2)"
 

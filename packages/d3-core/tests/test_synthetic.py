@@ -5,8 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.synthetic import (
+from d3_core.data.synthetic import (
     ALPHABET,
     Motif,
     count_motifs,
@@ -15,6 +14,7 @@ from d3_core.synthetic import (
     find_motif,
     plant_motifs,
 )
+from d3_core.errors import D3ConfigError, D3InputError
 
 GATA = Motif("GATA", "GATA")
 TOY = Motif("toy", "ACGTAC")
@@ -168,7 +168,7 @@ def test_motifs_filling_exactly_half_the_sequence_are_accepted():
 
 
 def _rule(**changes):
-    from d3_core.synthetic import MotifRule
+    from d3_core.data.synthetic import MotifRule
 
     fields = {
         "motifs": (Motif("a", "ACGTAC"), Motif("b", "TTTGGG")),
@@ -211,7 +211,7 @@ def test_a_motif_rule_refuses_interactions_out_of_range():
 def test_check_tokens_accepts_tensors_and_names_the_dataset_in_errors():
     import torch
 
-    from d3_core.synthetic import check_tokens
+    from d3_core.data.synthetic import check_tokens
 
     assert check_tokens(torch.zeros(2, 5, dtype=torch.long), length=5, dataset="Toy").shape == (
         2,
@@ -230,7 +230,7 @@ def test_check_tokens_accepts_tensors_and_names_the_dataset_in_errors():
 
 
 def test_check_size_lists_the_sizes_and_refuses_bad_seeds():
-    from d3_core.synthetic import check_size
+    from d3_core.data.synthetic import check_size
 
     sizes = {"tiny": (2, 1, 1), "small": (20, 5, 5)}
     assert check_size("small", 3, sizes) == (20, 5, 5)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from d3_core import lightning as d3_lightning
-from d3_core.cli import main
-from d3_core.train import RUN_DIR_ENV
+from d3_core.cli.main import main
+from d3_core.training import module as d3_lightning
+from d3_core.training.run import RUN_DIR_ENV
 
 TESTS = Path(__file__).parent
 

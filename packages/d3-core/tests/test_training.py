@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from d3_core.ema import ExponentialMovingAverage
+from d3_core.diffusion.graph import UniformGraph
+from d3_core.diffusion.noise import GeometricNoise
 from d3_core.errors import D3ConfigError
-from d3_core.graph import UniformGraph
-from d3_core.noise import GeometricNoise
-from d3_core.training import train_step
+from d3_core.training.ema import ExponentialMovingAverage
+from d3_core.training.step import train_step
 
 
 class TinyScore(nn.Module):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.data import TokenDataset, check_example
+from d3_core.data.loader import TokenDataset, check_example
 from d3_core.errors import D3InputError
 from d3_deepstarr.data import SPLITS, load_data
 

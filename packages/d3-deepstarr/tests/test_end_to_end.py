@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
-from d3_core.evaluate import conditional_fidelity
-from d3_core.generate import sample_sequences
-from d3_core.oracle import recipe_with, train_oracle
-from d3_core.train import RunDir, train
+from d3_core.evaluation.run import conditional_fidelity
+from d3_core.generation.sequences import sample_sequences
+from d3_core.oracles.oracle import recipe_with, train_oracle
+from d3_core.training.run import RunDir, train
 from d3_deepstarr.data import load_data
 from d3_deepstarr.oracle import ORACLE
 from d3_deepstarr.synthetic import ground_truth, write_synthetic
@@ -93,8 +93,8 @@ def test_guided_designs_hit_the_requested_activity(run, oracle):
     """The preset's defaults with the oracle guiding (oracle weight sampling.oracle_guidance,
     CFG sampling.guidance_with_oracle): judged by the planted rule, which the oracle only
     learnt."""
-    from d3_core.guidance import resolve_guidance
-    from d3_core.oracle import load_oracle
+    from d3_core.diffusion.guidance import resolve_guidance
+    from d3_core.oracles.oracle import load_oracle
 
     splits, loaded = run
     test = splits["test"]

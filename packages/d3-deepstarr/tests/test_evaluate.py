@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from d3_core.config import resolve_config
-from d3_core.train import RunDir, train
+from d3_core.training.run import RunDir, train
 from d3_deepstarr.oracle import ORACLE
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
-from d3_core.evaluate import conditional_fidelity
-from d3_core.generate import sample_sequences
-from d3_core.guidance import resolve_guidance
-from d3_core.oracle import load_oracle, recipe_with, train_oracle
-from d3_core.splitfiles import write_onehot_splits
-from d3_core.synthetic import Motif, MotifRule
-from d3_core.train import RunDir, train
+from d3_core.data.splits import write_onehot_splits
+from d3_core.data.synthetic import Motif, MotifRule
+from d3_core.diffusion.guidance import resolve_guidance
+from d3_core.evaluation.run import conditional_fidelity
+from d3_core.generation.sequences import sample_sequences
+from d3_core.oracles.oracle import load_oracle, recipe_with, train_oracle
+from d3_core.training.run import RunDir, train
 from d3_deepstarr.data import load_data, split_keys
 from d3_deepstarr.oracle import ORACLE
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from d3_core.errors import CheckpointError
-from d3_core.oracle import load_oracle, tokens_to_input
+from d3_core.oracles.oracle import load_oracle, tokens_to_input
 from d3_deepstarr.oracle import ORACLE, DeepSTARROracle
 
 # The published checkpoint's state_dict, as SPEC's oracle-state-dict-keys.txt lists it (under the

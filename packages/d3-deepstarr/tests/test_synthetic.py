@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import d3_deepstarr.synthetic as synthetic
+from d3_core.data.synthetic import encode
 from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.synthetic import encode
 from d3_deepstarr.synthetic import MOTIFS, SIZES, ground_truth, write_synthetic
 
 KEYS = ["X_test", "X_train", "X_valid", "Y_test", "Y_train", "Y_valid"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.data import TokenDataset, check_example
+from d3_core.data.loader import TokenDataset, check_example
 from d3_core.errors import D3InputError
 from d3_mpra.data import SPLITS, load_data
 
@@ -191,9 +191,9 @@ def test_a_file_naming_another_number_of_labels_is_rejected(tmp_path):
 
 
 def test_a_run_records_the_label_names_of_its_data_file(tmp_path):
-    from d3_core.checkpoint import load_checkpoint
+    from d3_core.checkpoints.load import load_checkpoint
     from d3_core.config import resolve_config
-    from d3_core.train import RunDir, train
+    from d3_core.training.run import RunDir, train
 
     names = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]
     path = _write(tmp_path / "named.h5", _arrays())

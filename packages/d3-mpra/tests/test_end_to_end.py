@@ -9,11 +9,11 @@ the spread between runs: each assertion fails for a model that ignores its label
 import numpy as np
 import pytest
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
-from d3_core.evaluate import conditional_fidelity
-from d3_core.generate import sample_sequences
-from d3_core.train import RunDir, train
+from d3_core.evaluation.run import conditional_fidelity
+from d3_core.generation.sequences import sample_sequences
+from d3_core.training.run import RunDir, train
 from d3_mpra.data import load_data
 from d3_mpra.synthetic import ground_truth, write_synthetic
 
@@ -80,7 +80,7 @@ def test_the_oracle_learns_all_three_cell_lines(data, tmp_path):
     output of the test split. Slow: about 110 s per epoch on 2 cores, and the SOX term
     (SK-N-SH) is learnt last (measured r after 9 epochs 0.94 / 0.95 / 0.91; this test, 12
     epochs in 17 min 40 s: 0.954 / 0.961 / 0.931)."""
-    from d3_core.oracle import recipe_with, train_oracle
+    from d3_core.oracles.oracle import recipe_with, train_oracle
     from d3_mpra.oracle import ORACLE
 
     result = train_oracle(ORACLE, load_data(data), tmp_path, dataset="mpra",

@@ -1,8 +1,8 @@
 """Tests of the MPRA LightningModule, the name users import."""
 
 from d3_core.config import resolve_config
-from d3_core.lightning import D3LightningModule
 from d3_core.registry import load_dataset_plugin
+from d3_core.training.module import D3LightningModule
 from d3_mpra.lightning import MPRAD3LightningModule
 
 

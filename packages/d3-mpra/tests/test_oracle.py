@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from d3_core.errors import CheckpointError
-from d3_core.oracle import load_oracle, tokens_to_input
+from d3_core.oracles.oracle import load_oracle, tokens_to_input
 from d3_mpra.oracle import ORACLE, MPRAOracle
 
 
@@ -125,7 +125,7 @@ def test_a_checkpoint_under_another_prefix_or_of_another_shape_is_refused(tmp_pa
 def test_an_oracle_trained_by_d3_carries_the_label_names_of_its_data_file(tiny_file, tmp_path):
     import h5py
 
-    from d3_core.oracle import recipe_with, train_oracle
+    from d3_core.oracles.oracle import recipe_with, train_oracle
     from d3_mpra.data import load_data
 
     names = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]

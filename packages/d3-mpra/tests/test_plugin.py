@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from d3_core.registry import ARCHITECTURES, COMPONENTS, load_dataset_plugin
-from d3_core.testing import DatasetPluginConformance
+from d3_core.testing.conformance import DatasetPluginConformance
 from d3_mpra.models import MPRAConvScoreModel, MPRATransformerScoreModel
 
 

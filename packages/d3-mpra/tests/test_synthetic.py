@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import d3_mpra.synthetic as synthetic
+from d3_core.data.synthetic import encode
 from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.synthetic import encode
 from d3_mpra.synthetic import MOTIFS, SIZES, ground_truth, write_synthetic
 
 KEYS = ["x_test", "x_train", "x_valid", "y_test", "y_train", "y_valid"]

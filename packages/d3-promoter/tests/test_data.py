@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from d3_core.data import TokenDataset, onehot_to_tokens
+from d3_core.data.loader import TokenDataset, onehot_to_tokens
 from d3_core.errors import D3InputError
 from d3_promoter import data as data_module
 from d3_promoter.data import load_data

@@ -10,11 +10,11 @@ labels.
 import numpy as np
 import pytest
 
-from d3_core.checkpoint import load_checkpoint
+from d3_core.checkpoints.load import load_checkpoint
 from d3_core.config import resolve_config
-from d3_core.evaluate import conditional_fidelity
-from d3_core.generate import sample_sequences
-from d3_core.train import RunDir, train
+from d3_core.evaluation.run import conditional_fidelity
+from d3_core.generation.sequences import sample_sequences
+from d3_core.training.run import RunDir, train
 from d3_promoter.data import load_data
 from d3_promoter.synthetic import TATA_BOX, TSS_OFFSET, ground_truth, write_synthetic
 

@@ -7,7 +7,7 @@ import pytest
 from d3_core.config import resolve_config
 from d3_promoter.models import PromoterConvScoreModel, PromoterTransformerScoreModel
 
-lightning = pytest.importorskip("d3_core.lightning")
+lightning = pytest.importorskip("d3_core.training.module")
 
 
 def test_the_module_is_core_s_lightning_module():

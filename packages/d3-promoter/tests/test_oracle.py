@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from d3_core.errors import CheckpointError, D3InputError
-from d3_core.oracle import load_oracle, recipe_with, train_oracle
+from d3_core.oracles.oracle import load_oracle, recipe_with, train_oracle
 from d3_promoter.data import load_data
 from d3_promoter.oracle import ORACLE, SEI, PromoterCNN, activity
 from d3_promoter.sei import Sei, load_sei

@@ -5,7 +5,7 @@ import sys
 from typing import ClassVar
 
 from d3_core.registry import load_dataset_plugin
-from d3_core.testing import DatasetPluginConformance
+from d3_core.testing.conformance import DatasetPluginConformance
 
 
 class TestPromoterPlugin(DatasetPluginConformance):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from d3_core.data.synthetic import encode
 from d3_core.errors import D3ConfigError, D3InputError
-from d3_core.synthetic import encode
 from d3_promoter import synthetic
 from d3_promoter.synthetic import SIZES, ground_truth, sample_sequences, write_synthetic
 

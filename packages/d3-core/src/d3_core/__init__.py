@@ -11,7 +11,7 @@ The public API, imported on first use so that ``import d3_core`` stays light (no
 - `sample_sequences(loaded, labels)`: sequences from a loaded checkpoint, as ``d3 sample``.
 - `load_oracle(path, spec)`: an oracle checkpoint, strictly by name.
 - `evaluate_run(dataset=..., out=..., ...)`: ``d3 evaluate`` as a function. (It is not
-  called ``evaluate`` here: that name is the submodule ``d3_core.evaluate``.)
+  called ``evaluate`` here: that name is the submodule ``d3_core.evaluation.run``.)
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ __version__ = "0.5.1"
 
 # name -> (module, attribute in it)
 _EXPORTS = {
-    "load_model_local": ("d3_core.checkpoint", "load_model_local"),
-    "load_checkpoint": ("d3_core.checkpoint", "load_checkpoint"),
-    "create_lightning_module": ("d3_core.train", "create_lightning_module"),
+    "load_model_local": ("d3_core.checkpoints.load", "load_model_local"),
+    "load_checkpoint": ("d3_core.checkpoints.load", "load_checkpoint"),
+    "create_lightning_module": ("d3_core.training.run", "create_lightning_module"),
     "get_model_class_for_dataset": ("d3_core.registry", "get_model_class_for_dataset"),
     "load_dataset_plugin": ("d3_core.registry", "load_dataset_plugin"),
     "DatasetPlugin": ("d3_core.registry", "DatasetPlugin"),
-    "sample": ("d3_core.sampling", "sample"),
-    "sample_sequences": ("d3_core.generate", "sample_sequences"),
-    "load_oracle": ("d3_core.oracle", "load_oracle"),
-    "evaluate_run": ("d3_core.evaluate", "evaluate_run"),
+    "sample": ("d3_core.diffusion.sampling", "sample"),
+    "sample_sequences": ("d3_core.generation.sequences", "sample_sequences"),
+    "load_oracle": ("d3_core.oracles.oracle", "load_oracle"),
+    "evaluate_run": ("d3_core.evaluation.run", "evaluate_run"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -2,6 +2,6 @@
 
 import sys
 
-from d3_core.cli import main
+from d3_core.cli.main import main
 
 sys.exit(main())

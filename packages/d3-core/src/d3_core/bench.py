@@ -165,9 +165,9 @@ def _measure_sampling(model, case, batch, steps, repeats, gen) -> dict:
     The sampler's own work (exponentials, staggered score, draws) scales with the batch like
     the model's, so a batch of 8 measures the same overhead ratio as a large one, faster.
     """
-    from d3_core.graph import UniformGraph
-    from d3_core.noise import GeometricNoise
-    from d3_core.sampling import sample
+    from d3_core.diffusion.graph import UniformGraph
+    from d3_core.diffusion.noise import GeometricNoise
+    from d3_core.diffusion.sampling import sample
 
     tokens, labels, sigma = _inputs(case, batch, gen)
     graph, noise = UniformGraph(4), GeometricNoise()
@@ -204,10 +204,10 @@ def _measure_sampling(model, case, batch, steps, repeats, gen) -> dict:
 
 def _measure_train(model, case, batch, micro_batch, repeats, gen) -> dict:
     """One step as training runs it: SEDD loss, backward, clip 1.0, AdamW, EMA update."""
-    from d3_core.ema import ExponentialMovingAverage
-    from d3_core.graph import UniformGraph
-    from d3_core.noise import GeometricNoise
-    from d3_core.training import train_step
+    from d3_core.diffusion.graph import UniformGraph
+    from d3_core.diffusion.noise import GeometricNoise
+    from d3_core.training.ema import ExponentialMovingAverage
+    from d3_core.training.step import train_step
 
     tokens, labels, _ = _inputs(case, batch, gen)
     model.train()

@@ -345,8 +345,8 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
     Raises:
         D3ConfigError: naming the key, the value and what is allowed.
     """
-    from d3_core.noise import build_noise
-    from d3_core.sampling import PREDICTORS
+    from d3_core.diffusion.noise import build_noise
+    from d3_core.diffusion.sampling import PREDICTORS
 
     ds = cfg.dataset
     if ds.name != plugin.name:

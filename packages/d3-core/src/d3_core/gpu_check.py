@@ -3,7 +3,7 @@
 Three checks on the paper-size Promoter transformer (1024 bp, H 768, 12 blocks, 12 heads),
 one line of figures each; the exit status is 1 if any fails:
 
-1. **train**: optimizer steps of `d3_core.training.train_step` with the score model under
+1. **train**: optimizer steps of `d3_core.training.step.train_step` with the score model under
    bfloat16 autocast, as ``d3 train`` runs a transformer on GPUs (``training.precision: auto``);
    the loss stays in float32. Prints tokens/s and the model FLOPs utilisation (MFU: 3 × the
    forward FLOPs per token × tokens/s over the device's dense bf16 peak).
@@ -129,10 +129,10 @@ def _peak_tflops(device: torch.device, override: float | None) -> tuple[float | 
 
 
 def check_train(sizes: Sizes, device: torch.device, peak_override: float | None) -> dict:
-    from d3_core.ema import ExponentialMovingAverage
-    from d3_core.graph import UniformGraph
-    from d3_core.noise import GeometricNoise
-    from d3_core.training import train_step
+    from d3_core.diffusion.graph import UniformGraph
+    from d3_core.diffusion.noise import GeometricNoise
+    from d3_core.training.ema import ExponentialMovingAverage
+    from d3_core.training.step import train_step
 
     model = _model(sizes, device)
     length = model.config.length
@@ -166,9 +166,9 @@ def check_train(sizes: Sizes, device: torch.device, peak_override: float | None)
 
 
 def check_sample(sizes: Sizes, device: torch.device) -> dict:
-    from d3_core.graph import UniformGraph
-    from d3_core.noise import GeometricNoise
-    from d3_core.sampling import sample
+    from d3_core.diffusion.graph import UniformGraph
+    from d3_core.diffusion.noise import GeometricNoise
+    from d3_core.diffusion.sampling import sample
 
     model = _model(sizes, device).eval()
     _, labels, _ = _inputs(sizes.sample_batch, model.config.length, device)
@@ -201,9 +201,9 @@ def _tf32(on: bool):
 
 
 def check_agree(sizes: Sizes, device: torch.device, tolerance: float = 1e-4) -> dict:
-    from d3_core.checkpoint import load_model_local
-    from d3_core.checkpoint_fixtures import write_research
+    from d3_core.checkpoints.load import load_model_local
     from d3_core.registry import load_dataset_plugin
+    from d3_core.testing.checkpoint_writers import write_research
 
     plugin = load_dataset_plugin("promoter")
     with tempfile.TemporaryDirectory(prefix="d3-gpu-check-") as run_dir:

@@ -12,14 +12,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from d3_core.data import TokenDataset
+from d3_core.data.loader import TokenDataset
+from d3_core.data.synthetic import Motif, count_motifs, plant_motifs
 from d3_core.errors import D3InputError
 from d3_core.io import atomic_path
-from d3_core.lightning import D3LightningModule
 from d3_core.models import ConvScoreModel, TransformerScoreModel
-from d3_core.oracle import OracleRecipe, OracleSpec
+from d3_core.oracles.oracle import OracleRecipe, OracleSpec
 from d3_core.registry import DatasetPlugin
-from d3_core.synthetic import Motif, count_motifs, plant_motifs
+from d3_core.training.module import D3LightningModule
 
 LENGTH = 32
 MOTIF = Motif("toy", "ACGTAC")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from d3_core.oracle import OracleRecipe, OracleSpec
+from d3_core.oracles.oracle import OracleRecipe, OracleSpec
 
 __all__ = ["ORACLE", "DeepSTARROracle"]
 

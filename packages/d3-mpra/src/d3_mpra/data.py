@@ -7,9 +7,9 @@ from pathlib import Path
 
 import h5py
 
-from d3_core.data import TokenDataset
+from d3_core.data.loader import TokenDataset
+from d3_core.data.splits import SPLITS, read_onehot_splits
 from d3_core.errors import D3InputError
-from d3_core.splitfiles import SPLITS, read_onehot_splits
 from d3_mpra.plugin import PLUGIN
 
 __all__ = ["SPLITS", "load_data", "split_keys"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from d3_core.lightning import D3LightningModule
+from d3_core.training.module import D3LightningModule
 
 __all__ = ["MPRAD3LightningModule"]
 

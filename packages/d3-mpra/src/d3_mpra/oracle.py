@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from d3_core.oracle import OracleRecipe, OracleSpec
+from d3_core.oracles.oracle import OracleRecipe, OracleSpec
 
 __all__ = ["ORACLE", "DilatedResidual", "MPRAOracle"]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from d3_core.data.splits import write_onehot_splits
+from d3_core.data.synthetic import Motif, MotifRule, check_size, check_tokens
 from d3_core.io import atomic_path
-from d3_core.splitfiles import write_onehot_splits
-from d3_core.synthetic import Motif, MotifRule, check_size, check_tokens
 from d3_mpra.data import split_keys
 from d3_mpra.plugin import PLUGIN
 

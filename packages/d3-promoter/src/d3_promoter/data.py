@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from d3_core.data import TokenDataset, onehot_error
+from d3_core.data.loader import TokenDataset, onehot_error
 from d3_core.errors import D3InputError
 from d3_promoter.plugin import PLUGIN
 
@@ -219,7 +219,7 @@ def _cage_error(cage: np.ndarray, start: int, source: str) -> str | None:
 
 def _fill_tokens(onehot: np.ndarray, out: np.ndarray, start: int, source: str) -> str | None:
     """Writes the tokens of one-hot rows (rows, L, 4) to `out` (rows, L) uint8, or says why not
-    (`d3_core.data.onehot_error`, the sequence numbered within the whole split)."""
+    (`d3_core.data.loader.onehot_error`, the sequence numbered within the whole split)."""
     error = onehot_error(onehot, start, source)
     if error is None:
         out[...] = onehot.argmax(axis=-1)

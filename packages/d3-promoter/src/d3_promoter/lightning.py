@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from d3_core.lightning import D3LightningModule
+from d3_core.training.module import D3LightningModule
 
 __all__ = ["PromoterD3LightningModule"]
 

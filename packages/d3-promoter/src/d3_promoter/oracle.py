@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from d3_core.oracle import Oracle, OracleRecipe, OracleSpec
+from d3_core.oracles.oracle import Oracle, OracleRecipe, OracleSpec
 from d3_promoter.sei import SEI_PREFIXES, Sei, load_sei, pad_for_sei
 
 __all__ = ["ACTIVITY_WINDOW", "ORACLE", "SEI", "PromoterCNN", "SeiReadout", "activity"]
@@ -139,7 +139,7 @@ def load_sei_oracle(
     path: Path, *, spec: OracleSpec, device: Any = "cpu", trusted: bool = False, names: Any = None
 ) -> Oracle:
     """Loads Sei strictly (`d3_promoter.sei.load_sei`) as a d3 `Oracle` with one output."""
-    from d3_core.checkpoint import file_sha256
+    from d3_core.checkpoints.load import file_sha256
 
     sei = load_sei(path, names, device=device, trusted=trusted)
     described = sei.describe()

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from d3_core.errors import CheckpointError, D3ConfigError, D3InputError
-from d3_core.oracle import tokens_to_input
+from d3_core.oracles.oracle import tokens_to_input
 
 __all__ = [
     "SEI_LENGTH",

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from d3_core.data.synthetic import Motif, find_motif
 from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.io import atomic_path
-from d3_core.synthetic import Motif, find_motif
 from d3_promoter.plugin import PLUGIN
 
 __all__ = [

@@ -65,7 +65,7 @@ class TransformerConfig:
             peak RSS, "selective" 33 s and 3.3 GiB, "blocks" 37 s and 3.0 GiB. "none" is the
             default: fastest on GPUs and for small models (where "selective" costs ~2x in
             dispatch overhead); a memory-bound CPU run of the paper-size model bounds its
-            memory with micro-batches (`d3_core.training.train_step`) first, then "selective".
+            memory with micro-batches (`d3_core.training.step.train_step`) first, then "selective".
             Batch 32 in one pass needs "blocks" (2.8 GB live); glibc's default heap keeps freed
             activations there (4-5.5 GB peak RSS) unless the process sets
             ``MALLOC_MMAP_THRESHOLD_=1048576``.

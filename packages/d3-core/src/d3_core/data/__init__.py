@@ -1,0 +1,1 @@
+"""Datasets: the training data module, one-hot split files and planted-motif synthetic data."""

@@ -1,0 +1,1 @@
+"""The method: transition graphs, noise schedules, the score-entropy loss, samplers, guidance."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics of designs, conditional fidelity, reports, plots, guidance sweeps."""

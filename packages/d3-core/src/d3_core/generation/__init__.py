@@ -1,0 +1,1 @@
+"""Generation: sequences from a checkpoint for given labels, and constrained design."""

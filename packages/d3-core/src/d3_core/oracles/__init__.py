@@ -1,0 +1,1 @@
+"""Oracles: the activity predictors that score designs; loading, running and training."""

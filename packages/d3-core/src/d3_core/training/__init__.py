@@ -1,0 +1,1 @@
+"""Training: the optimizer step, the Lightning module, EMA, and a ``d3 train`` run."""

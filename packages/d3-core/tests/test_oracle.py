@@ -10,7 +10,7 @@ import torch
 from d3_core.cli.main import main
 from d3_core.errors import CheckpointError, D3InputError
 from d3_core.generation.sequences import read_samples
-from d3_core.oracles.oracle import load_oracle, recipe_with, train_oracle
+from d3_core.oracles import load_oracle, recipe_with, train_oracle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

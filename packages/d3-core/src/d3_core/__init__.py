@@ -31,7 +31,7 @@ _EXPORTS = {
     "DatasetPlugin": ("d3_core.registry", "DatasetPlugin"),
     "sample": ("d3_core.diffusion.sampling", "sample"),
     "sample_sequences": ("d3_core.generation.sequences", "sample_sequences"),
-    "load_oracle": ("d3_core.oracles.oracle", "load_oracle"),
+    "load_oracle": ("d3_core.oracles", "load_oracle"),
     "evaluate_run": ("d3_core.evaluation.run", "evaluate_run"),
 }
 

@@ -131,7 +131,7 @@ class DatasetPlugin:
             with a planted label-sequence rule; ``size`` is ``"tiny"``, ``"small"`` or ``"full"``.
         ground_truth: ``score(tokens (N, L) int64) -> (N, S) or (N, L, S) float32``: the planted
             rule's noise-free labels, for judging samples of models trained on synthetic data.
-        oracle: The dataset's `d3_core.oracles.oracle.OracleSpec`: the activity predictor that scores
+        oracle: The dataset's `d3_core.oracles.OracleSpec`: the activity predictor that scores
             designed sequences, its published checkpoint layout and training recipe.
         data_suffix: File-name suffix of the data format, e.g. ``".h5"``; names the files that
             `d3 demo` writes (loaders recognise files by content, not by suffix).

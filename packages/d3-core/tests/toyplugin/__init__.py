@@ -17,7 +17,7 @@ from d3_core.data.synthetic import Motif, count_motifs, plant_motifs
 from d3_core.errors import D3InputError
 from d3_core.io import atomic_path
 from d3_core.models import ConvScoreModel, TransformerScoreModel
-from d3_core.oracles.oracle import OracleRecipe, OracleSpec
+from d3_core.oracles import OracleRecipe, OracleSpec
 from d3_core.registry import DatasetPlugin
 from d3_core.training.module import D3LightningModule
 

@@ -16,10 +16,9 @@ import argparse
 import time
 from pathlib import Path
 
-from d3_core.cli.commands import quiet_lightning
-from d3_core.registry import arch_label, canonical_arch, load_dataset_plugin, require_ready
+from d3_core.cli.options import quiet_lightning
 
-__all__ = ["DEMO_ORACLE_EPOCHS", "DEMO_ORACLE_SECONDS", "DEMO_SAMPLES", "run_demo"]
+__all__ = ["DEMO_ORACLE_EPOCHS", "DEMO_ORACLE_SECONDS", "DEMO_SAMPLES", "add_parser", "run"]
 
 DEMO_SAMPLES = 256
 """Sequences the demo designs (the first test labels)."""
@@ -32,11 +31,41 @@ DEMO_ORACLE_SECONDS = 240
 takes about 110 s per epoch here) is then less accurate, which the demo prints."""
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def add_parser(commands) -> argparse.ArgumentParser:
+    """Registers ``d3 demo``."""
+    demo = commands.add_parser(
+        "demo",
+        help="make data, train, sample and score, in minutes on a CPU",
+        description="End to end on synthetic data: make data -> train the CPU preset -> sample "
+        "for the test labels -> score the samples against the planted rule.",
+    )
+    demo.add_argument(
+        "--dataset", default="deepstarr", help="dataset plugin name (default: deepstarr)"
+    )
+    demo.add_argument(
+        "--arch",
+        default="Conv",
+        help="Conv or Tran (default: Conv, the faster to train on a CPU; both CPU presets learn "
+        "the planted rule within the demo's minutes)",
+    )
+    demo.add_argument(
+        "--out", help="run directory (default: runs/demo-<dataset>-<Arch>-<date>-<time>)"
+    )
+    demo.add_argument("--force", action="store_true", help="overwrite the run in --out")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--guidance-sweep", type=float, nargs="+", metavar="W",
+        help="also sample at these guidance weights and report the fidelity/diversity trade",
+    )  # fmt: skip
+    return demo
+
+
+def run(args: argparse.Namespace) -> int:
     """Runs the five stages and prints where everything went."""
-    from d3_core.config import resolve_config
-    from d3_core.evaluation.run import evaluate_run
-    from d3_core.oracles.oracle import recipe_with, train_oracle
+    from d3_core.config import resolve_run_config
+    from d3_core.evaluation.run import EvaluateRequest, evaluate_run
+    from d3_core.oracles.training import recipe_with, train_oracle
+    from d3_core.registry import arch_label, canonical_arch, load_dataset_plugin, require_ready
     from d3_core.training.run import prepare_run_dir, train
 
     quiet_lightning()
@@ -59,13 +88,13 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"[1/{stages}] writing synthetic {plugin.name} data to {data}", flush=True)
     plugin.load("synthetic_data")(data, seed=0, size="small")
 
-    cfg = resolve_config(plugin.name, arch, preset="cpu", overrides=[f"dataset.data={data}"])
+    cfg, _ = resolve_run_config(plugin, arch, preset="cpu", overrides=[f"dataset.data={data}"])
     print(
         f"[2/{stages}] training the CPU preset of {arch_label(arch)} for "
         f"{cfg.training.max_steps} steps",
         flush=True,
     )
-    result = train(cfg, run, progress=progress)
+    result = train(cfg, run, progress=progress, plugin=plugin)
 
     oracle_path = None
     context = {"demo": {"train_steps": result.steps, "val_loss": result.val_loss,
@@ -103,12 +132,13 @@ def run_demo(args: argparse.Namespace) -> int:
           f"[{stages}/{stages}] scoring", flush=True)  # fmt: skip
     # The demo's oracle also guides sampling (weight: the preset's sampling.oracle_guidance),
     # so its own scores of the samples are optimistic; the planted rule is the fair judge.
-    report = evaluate_run(
+    request = EvaluateRequest(
         dataset=plugin.name, out=run.root / "eval", model_path=result.last_checkpoint,
         data=data, oracle_path=oracle_path, ground_truth=True, num_samples=DEMO_SAMPLES,
         samples_dir=run.samples, progress=progress, force=True, context=context,
         guide_oracle=oracle_path, guidance_sweep=args.guidance_sweep,
     )  # fmt: skip
+    report = evaluate_run(request)
     print(report["markdown"])
     seconds = time.perf_counter() - started
     print(

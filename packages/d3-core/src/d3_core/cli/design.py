@@ -16,16 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from d3_core.cli.options import add_checkpoint_options, add_guidance_options, positive
 from d3_core.errors import D3InputError
 
-__all__ = ["DESIGN_FILES", "add_design_parser", "design_report", "run_design"]
+__all__ = ["DESIGN_FILES", "add_parser", "design_report", "run"]
 
 DESIGN_FILES = ("designs.fasta", "designs.tsv", "designs.npz", "report.json", "report.md",
                 "provenance.json")  # fmt: skip
 
 
-def add_design_parser(commands, add_checkpoint_options, add_guidance_options, positive) -> None:
-    """Registers ``d3 design`` on the CLI's subcommands."""
+def add_parser(commands) -> argparse.ArgumentParser:
+    """Registers ``d3 design``."""
     p = commands.add_parser(
         "design",
         help="design sequences for a target activity under synthesis constraints",
@@ -88,7 +89,7 @@ def add_design_parser(commands, add_checkpoint_options, add_guidance_options, po
     p.add_argument("--force", action="store_true", help="overwrite designs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_guidance_options(p)
-    p.set_defaults(run=lambda args, forwarded: run_design(args), forwards=False)
+    return p
 
 
 def _hits(predictions, goal, tolerance):
@@ -225,7 +226,7 @@ def _write(out: Path, result, report, provenance, names, oracle_names) -> list[P
     return [out / name for name in DESIGN_FILES]
 
 
-def run_design(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """``d3 design``: parse the request, design, rank, write, summarise."""
     import numpy as np
     import torch
@@ -264,7 +265,7 @@ def run_design(args: argparse.Namespace) -> int:
     target = parse_targets(args.target, names, train_labels)
     length = loaded.cfg.dataset.sequence_length
     fixed = parse_fixed(args.fix, length) if args.fix else None
-    oracle = load_guiding_oracle(args.oracle, plugin.name, device=device,
+    oracle = load_guiding_oracle(args.oracle, plugin, device=device,
                                  trusted=args.trust_checkpoint, names=args.oracle_names)  # fmt: skip
     guidance, notes = resolve_guidance(
         loaded.model, loaded.cfg.sampling, cfg=args.guidance, oracle=args.oracle_guidance,

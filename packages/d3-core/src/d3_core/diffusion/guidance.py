@@ -261,7 +261,7 @@ def guided_score_fn(model: Any, guidance: Guidance, *, graph: Graph, oracle: Any
         model: The score model (its ``config.null_label`` says whether CFG is possible).
         guidance: The settings.
         graph: The forward process.
-        oracle: A loaded `d3_core.oracles.oracle.Oracle`, for oracle guidance.
+        oracle: A loaded `d3_core.oracles.Oracle`, for oracle guidance.
 
     Raises:
         D3ConfigError: CFG asked of a model without a null label, or oracle guidance without
@@ -345,17 +345,20 @@ def resolve_guidance(
 
 
 def load_guiding_oracle(
-    path: Any, dataset: str, *, device: Any = "cpu", trusted: bool = False, names: Any = None
+    path: Any, dataset: Any, *, device: Any = "cpu", trusted: bool = False, names: Any = None
 ) -> Any:
     """Loads the dataset's oracle that guides sampling, or returns None when `path` is None.
 
+    `dataset` is the dataset's plugin (or, at a caller's edge, its name).
+
     Raises:
-        D3InputError, CheckpointError: As `d3_core.oracles.oracle.load_oracle`.
+        D3InputError, CheckpointError: As `d3_core.oracles.load_oracle`.
     """
     if path is None:
         return None
-    from d3_core.oracles.oracle import load_oracle
-    from d3_core.registry import load_dataset_plugin
+    from d3_core.oracles import load_oracle
+    from d3_core.registry import DatasetPlugin, load_dataset_plugin
 
-    spec = load_dataset_plugin(dataset).load("oracle")
+    plugin = dataset if isinstance(dataset, DatasetPlugin) else load_dataset_plugin(dataset)
+    spec = plugin.load("oracle")
     return load_oracle(path, spec, device=device, trusted=trusted, names=names)

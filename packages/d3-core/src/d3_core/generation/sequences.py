@@ -149,7 +149,7 @@ def sample_sequences(
         batch_size: Sequences per forward pass; does not change the result.
         progress: Show a progress bar on stderr.
         guidance: Classifier-free and/or oracle guidance (`d3_core.diffusion.guidance`); None: unguided.
-        oracle: The `d3_core.oracles.oracle.Oracle` oracle guidance uses.
+        oracle: The `d3_core.oracles.Oracle` oracle guidance uses.
         fixed: Positions held at given tokens in every sequence.
     """
     model = loaded.model

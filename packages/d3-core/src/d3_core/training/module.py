@@ -20,7 +20,7 @@ from d3_core.diffusion.graph import UniformGraph
 from d3_core.diffusion.loss import score_entropy_loss
 from d3_core.diffusion.noise import build_noise
 from d3_core.errors import CheckpointError, D3ConfigError
-from d3_core.registry import canonical_arch, load_dataset_plugin
+from d3_core.registry import DatasetPlugin, canonical_arch, load_dataset_plugin
 from d3_core.seeds import step_seed
 from d3_core.training.ema import ExponentialMovingAverage
 from d3_core.training.step import train_step
@@ -62,9 +62,15 @@ class D3LightningModule(L.LightningModule):
         D3ConfigError: The config describes another dataset or does not fit the schema.
     """
 
-    def __init__(self, cfg: DictConfig | Mapping[str, Any], dataset_name: str) -> None:
+    def __init__(
+        self, cfg: DictConfig | Mapping[str, Any], dataset_name: str | DatasetPlugin
+    ) -> None:
         super().__init__()
-        plugin = load_dataset_plugin(dataset_name)
+        plugin = (
+            dataset_name
+            if isinstance(dataset_name, DatasetPlugin)
+            else load_dataset_plugin(dataset_name)
+        )
         cfg = config_from_plain(to_plain(cfg), plugin)
         if cfg.dataset.name != plugin.name:
             raise D3ConfigError(
@@ -72,6 +78,7 @@ class D3LightningModule(L.LightningModule):
                 f"{plugin.name!r}"
             )
         self.cfg = cfg
+        self.plugin = plugin
         self.dataset_name = plugin.name
         self.architecture = canonical_arch(cfg.model.architecture)
         self.versions = {"d3-core": _core_version(), plugin.distribution: plugin.version}

@@ -16,6 +16,7 @@ def test_every_public_name_is_the_object_of_the_module_that_owns_it():
 
     assert d3_core.load_model_local is load_model_local
     assert d3_core.evaluate_run is evaluate_run
+    assert d3_core.evaluate is evaluate_run
     for name in d3_core.__all__:
         assert getattr(d3_core, name) is not None, name
     assert set(d3_core.__all__) <= set(dir(d3_core))

@@ -620,7 +620,7 @@ def test_extra_arguments_match_neither_call_convention(build):
 
 def test_a_dataset_variant_check_names_the_dataset_the_value_and_the_expected_one(make_plugin):
     from d3_core.errors import D3ConfigError
-    from d3_core.models.layers import check_dataset_config
+    from d3_core.models.base import check_dataset_config
 
     plugin = make_plugin(
         "promoter", sequence_length=64, label_names=("CAGE",), label_mode="per_position"

@@ -32,7 +32,11 @@ _EXPORTS = {
     "sample": ("d3_core.diffusion.sampling", "sample"),
     "sample_sequences": ("d3_core.generation.sequences", "sample_sequences"),
     "load_oracle": ("d3_core.oracles", "load_oracle"),
+    "evaluate": ("d3_core.evaluation.run", "evaluate_run"),
     "evaluate_run": ("d3_core.evaluation.run", "evaluate_run"),
+    "EvaluateRequest": ("d3_core.evaluation.request", "EvaluateRequest"),
+    "resolve_run_config": ("d3_core.config", "resolve_run_config"),
+    "RunConfig": ("d3_core.config", "RunConfig"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -15,14 +15,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from d3_core.errors import D3ConfigError
-from d3_core.models.layers import (
-    LabelConditioning,
+from d3_core.models.base import (
     ScoreModel,
-    SigmaEmbedding,
     check_label_conditioning,
     check_label_mode,
     check_positive_int,
     split_null_labels,
+)
+from d3_core.models.layers import (
+    LabelConditioning,
+    SigmaEmbedding,
 )
 
 

@@ -21,18 +21,20 @@ from torch.utils.checkpoint import (
 )
 
 from d3_core.errors import D3ConfigError
+from d3_core.models.base import (
+    ScoreModel,
+    check_label_conditioning,
+    check_label_mode,
+    check_positive_int,
+    split_null_labels,
+)
 from d3_core.models.layers import (
     LabelConditioning,
     LayerNormF32,
     Rotary,
-    ScoreModel,
     SigmaEmbedding,
     apply_rotary,
-    check_label_conditioning,
-    check_label_mode,
-    check_positive_int,
     modulate,
-    split_null_labels,
 )
 
 CHECKPOINTING_MODES = ("none", "blocks", "selective")

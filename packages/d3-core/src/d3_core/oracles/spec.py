@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from d3_core.errors import D3ConfigError
-
-if TYPE_CHECKING:
-    from d3_core.oracles.model import Oracle
 
 __all__ = ["ORACLE_FORMAT", "OracleRecipe", "OracleSpec", "recipe_with"]
 
@@ -99,7 +96,7 @@ class OracleSpec:
     targets: Callable[[Tensor], Tensor] | None = None
     predict_batch: int = 512
     detect: Callable[[Path], bool] | None = None
-    loader: Callable[..., Oracle] | None = None
+    loader: Callable[..., Any] | None = None  # returns a d3_core.oracles.model.Oracle
     alternatives: tuple[OracleSpec, ...] = ()
 
     def targets_of(self, labels: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ table: every shape it expects is the table's.
 import pytest
 import torch
 
-from d3_core.checkpoints import layouts as formats
+from d3_core.checkpoints import layouts
 from d3_core.errors import CheckpointError
 from d3_core.testing.key_tables import (
     PAPER_LAYOUTS,
@@ -122,7 +122,7 @@ def _meta(keys: list[Key]) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(("dataset", "arch"), LAYOUTS)
 def test_d3s_research_reader_expects_exactly_the_table(dataset, arch):
     keys = table(dataset, arch)
-    expected = formats.check_layout(_meta(keys), formats.RESEARCH, f"{dataset}-{arch}")
+    expected = layouts.check_layout(_meta(keys), layouts.RESEARCH, f"{dataset}-{arch}")
     assert [(e.name, e.shape, e.trainable) for e in expected] == [
         (k.name, k.shape, k.ema) for k in keys
     ]
@@ -132,8 +132,8 @@ def test_d3s_research_reader_expects_exactly_the_table(dataset, arch):
 def test_d3_dna_files_have_133_ema_tensors_and_d3s_reader_expects_their_table(arch):
     keys = packaged_key_table(arch=arch, signal=1)
     assert sum(key.ema for key in keys) == 133  # SPEC §10 B
-    layout = formats.PACKAGED_TRANSFORMER if arch == "transformer" else formats.PACKAGED_CONV
-    expected = formats.check_layout(_meta(keys), layout, f"d3-dna {arch}")
+    layout = layouts.PACKAGED_TRANSFORMER if arch == "transformer" else layouts.PACKAGED_CONV
+    expected = layouts.check_layout(_meta(keys), layout, f"d3-dna {arch}")
     assert [(e.name, e.shape, e.trainable) for e in expected] == [
         (k.name, k.shape, k.ema) for k in keys
     ]
@@ -152,4 +152,4 @@ def test_a_research_constant_sized_from_the_config_is_refused_by_name(key, shape
     weights = _meta(keys)
     weights[key] = torch.empty(shape, device="meta")
     with pytest.raises(CheckpointError, match=rf"{key}: file \({shape[0]},"):
-        formats.check_layout(weights, formats.RESEARCH, "file")
+        layouts.check_layout(weights, layouts.RESEARCH, "file")

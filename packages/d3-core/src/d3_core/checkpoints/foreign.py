@@ -1,6 +1,7 @@
 """A foreign checkpoint in d3's terms: its dataset, model sizes, noise and settings (SPEC §10).
 
-Shared by the readers of research, converted and d3-dna files (`d3_core.checkpoints.readers`).
+Shared by the formats of research, converted and d3-dna files (`d3_core.checkpoints.research`,
+`.converted`, `.packaged`); `plugin_for` by d3's own too (`d3_core.checkpoints.native`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from d3_core.checkpoints import layouts as formats
-from d3_core.checkpoints.files import (
-    first_line,
-)
+from d3_core.checkpoints import layouts
+from d3_core.checkpoints.safe_load import first_line
 from d3_core.config import config_from_plain, resolve_config, to_plain
 from d3_core.errors import CheckpointError, D3ConfigError
 from d3_core.registry import (
@@ -198,7 +197,7 @@ def foreign_d3_config(
 
 
 def model_sizes_from(weights: dict[str, Tensor], arch: str, dropout: Any) -> dict[str, Any]:
-    s = formats.layout_sizes(weights)
+    s = layouts.layout_sizes(weights)
     if arch == "transformer":
         if s["hidden"] % s["head_dim"] or s["mlp_hidden"] % s["hidden"]:
             raise CheckpointError(

@@ -10,19 +10,21 @@ Two layouts exist outside d3:
   tensors, and a positional EMA list over that model's parameters.
 
 `expected_keys` writes out the key order such a file must have, with every shape that follows
-from the sizes found in the file; `check_layout` compares a file against it and `ema_by_name`
-names the positional EMA list through it. Nothing is ever copied by position into a module.
+from the sizes found in the file; `check_layout` compares a file against it, and
+`d3_core.checkpoints.ema_names.ema_by_name` (re-exported here) names the positional EMA list
+through it. Nothing is ever copied by position into a module.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor
 
+from d3_core.checkpoints.ema_names import ema_by_name, listing
 from d3_core.errors import CheckpointError
 
 __all__ = [
@@ -271,13 +273,6 @@ def expected_keys(weights: Mapping[str, Tensor], layout: Layout) -> list[KeySpec
     return [spec for g in groups for spec in _group_keys(g, sizes, weights, layout)]
 
 
-def _listing(items: Sequence[str], limit: int = 12) -> str:
-    if not items:
-        return "none"
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
 def check_layout(weights: Mapping[str, Tensor], layout: Layout, source: str) -> list[KeySpec]:
     """Checks a file's model weights against a layout: names, order and every shape.
 
@@ -307,8 +302,8 @@ def check_layout(weights: Mapping[str, Tensor], layout: Layout, source: str) -> 
     if missing or unexpected or mismatched:
         raise CheckpointError(
             f"{source} does not have the layout of a {layout.name} (SPEC §10): missing "
-            f"{_listing(missing)}; unexpected {_listing(unexpected)}; shape mismatches "
-            f"{_listing(mismatched)}"
+            f"{listing(missing)}; unexpected {listing(unexpected)}; shape mismatches "
+            f"{listing(mismatched)}"
         )
     for position, (found, want) in enumerate(zip(weights, names, strict=True)):
         if found != want:
@@ -317,41 +312,6 @@ def check_layout(weights: Mapping[str, Tensor], layout: Layout, source: str) -> 
                 f"{found!r} where {want!r} belongs; the EMA list cannot be named by position"
             )
     return expected
-
-
-def ema_by_name(
-    shadow: Sequence[Tensor], expected: Sequence[KeySpec], source: str
-) -> dict[str, Tensor]:
-    """Names a positional EMA list through a checked layout, verifying every shape.
-
-    Args:
-        shadow: ``ema.shadow_params``, one tensor per trainable parameter in module order.
-        expected: `check_layout`'s result for the same file.
-        source: The file, for messages.
-
-    Raises:
-        CheckpointError: The list has another length than the trainable parameters, or an entry
-            has the wrong shape (both named).
-    """
-    trainable = [spec for spec in expected if spec.trainable]
-    if not isinstance(shadow, (list, tuple)) or not all(isinstance(t, Tensor) for t in shadow):
-        raise CheckpointError(f"{source}: ema.shadow_params must be a list of tensors")
-    if len(shadow) != len(trainable):
-        raise CheckpointError(
-            f"{source}: the EMA list has {len(shadow)} tensors but the model has "
-            f"{len(trainable)} trainable parameters; it belongs to another model"
-        )
-    named: dict[str, Tensor] = {}
-    wrong = []
-    for index, (spec, tensor) in enumerate(zip(trainable, shadow, strict=True)):
-        if spec.shape is not None and tuple(tensor.shape) != spec.shape:
-            wrong.append(f"[{index}] {spec.name}: EMA {tuple(tensor.shape)} vs {spec.shape}")
-        named[spec.name] = tensor
-    if wrong:
-        raise CheckpointError(
-            f"{source}: EMA entries do not match the parameters they stand for: {_listing(wrong)}"
-        )
-    return named
 
 
 def plain_config(config: Any) -> Any:

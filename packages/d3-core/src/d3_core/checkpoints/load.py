@@ -1,22 +1,29 @@
 """Reading every checkpoint a user has, and writing d3's own format from any of them.
 
-Four kinds of file are read, recognised by their content, never by their file name:
+Four kinds of file are read, recognised by their content, never by their file name; each is one
+module behind one interface (`d3_core.checkpoints.interface.CheckpointFormat`), asked in the
+order of `d3_core.checkpoints.registry.FORMATS`:
 
 * ``d3``: the Lightning ``.ckpt`` that `d3 train` writes (or `d3 convert`): plain data and
-  tensors only, EMA by parameter name, the config, dataset, architecture and precision.
+  tensors only, EMA by parameter name, the config, dataset, architecture and precision
+  (`d3_core.checkpoints.native`).
 * ``research``: the published D3 code's ``checkpoint.pth`` (SPEC §10 A), alone or in its run
-  directory (``hydra/config.yaml`` beside ``checkpoints/``). Both towers, a positional EMA list.
-* ``packaged``: the d3-dna release's Lightning ``.ckpt`` (SPEC §10 B).
+  directory (``hydra/config.yaml`` beside ``checkpoints/``). Both towers, a positional EMA list
+  (`d3_core.checkpoints.research`).
+* ``packaged``: the d3-dna release's Lightning ``.ckpt`` (SPEC §10 B;
+  `d3_core.checkpoints.packaged`).
 * ``converted``: the earlier Lightning integration's files (SPEC §10 C): a research checkpoint
-  in a Lightning envelope.
+  in a Lightning envelope (`d3_core.checkpoints.converted`).
 
-Files are opened with ``torch.load(weights_only=True)``, which cannot run code. The packaged and
-converted files store their configs as pickled OmegaConf objects, which only a full unpickler
-reads, and unpickling can execute code hidden in a file: those load only with ``trusted=True``
-(``--trust-checkpoint``). Converting such a file once gives a d3 file that loads safely.
+Files are opened with ``torch.load(weights_only=True)``, which cannot run code
+(`d3_core.checkpoints.safe_load`). The packaged and converted files store their configs as
+pickled OmegaConf objects, which only a full unpickler reads, and unpickling can execute code
+hidden in a file: those load only with ``trusted=True`` (``--trust-checkpoint``). Converting such
+a file once gives a d3 file that loads safely.
 
 Every format is read strictly by name: a missing, unexpected or mis-shaped tensor is an error
-that lists them, and a positional EMA list is named through SPEC's key order before use.
+that lists them, and a positional EMA list is named through SPEC's key order before use
+(`d3_core.checkpoints.ema_names`). This module turns what a format read into a model.
 """
 
 from __future__ import annotations
@@ -26,42 +33,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from d3_core.checkpoints.files import (
-    CHECKPOINT_FORMAT,
-    FORMATS,
-    MODEL_PREFIX,
-    CheckpointContents,
-    check_d3_payload,
-    file_sha256,
-    find_checkpoints,
-    load_payload,
-    locate_checkpoint,
-    payload_kind,
-    read_checkpoint,
-)
-from d3_core.checkpoints.foreign import plugin_for
-from d3_core.checkpoints.readers import (
-    read_converted,
-    read_packaged,
-    read_research,
-)
-from d3_core.config import config_from_plain, model_sizes, to_plain
+from d3_core.checkpoints import registry
+from d3_core.checkpoints.interface import CheckpointContents
+from d3_core.checkpoints.locate import file_sha256, find_checkpoints, locate_checkpoint
+from d3_core.checkpoints.native import CHECKPOINT_FORMAT, read_checkpoint, write_checkpoint
+from d3_core.checkpoints.registry import FORMATS
+from d3_core.checkpoints.safe_load import safe_load
+from d3_core.config import model_sizes
 from d3_core.diffusion.graph import Graph, UniformGraph
 from d3_core.diffusion.noise import Noise, build_noise
 from d3_core.errors import CheckpointError
-from d3_core.registry import (
-    arch_label,
-    canonical_arch,
-)
+from d3_core.registry import DatasetPlugin, arch_label, canonical_arch
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "FORMATS",
     "CheckpointContents",
+    "LoadedCheckpoint",
     "LoadedModel",
     "file_sha256",
     "find_checkpoints",
@@ -74,6 +65,13 @@ __all__ = [
     "weight_mismatches",
     "write_checkpoint",
 ]
+
+CHECKPOINT_TRUST_HINT = (
+    "The d3-dna packaged release and the earlier Lightning converter store their configs this "
+    "way. Pass --trust-checkpoint (trusted=True in Python) only if you trust where the file came "
+    "from, then `d3 convert` it once to get a file that loads safely"
+)
+"""How a refused checkpoint tells its user to trust it, and what to do after."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +89,9 @@ class LoadedModel:
         precision: The Lightning precision it was trained under.
         path: The checkpoint file.
         sha256: Hex digest of the file, for provenance.
-        format: Which kind of file it was (`FORMATS`).
+        format: Which kind of file it was (a name of `FORMATS`).
         notes: How it was read (architecture evidence, dropped tensors).
+        plugin: The dataset's plugin, resolved once from the file, for callers to pass on.
     """
 
     model: nn.Module
@@ -107,6 +106,21 @@ class LoadedModel:
     sha256: str
     format: str = "d3"
     notes: tuple[str, ...] = ()
+    plugin: DatasetPlugin | None = None
+
+
+LoadedCheckpoint = LoadedModel
+"""What `load_checkpoint` returns, by the name the d3_core docs give it."""
+
+
+def load_payload(path: str | os.PathLike, *, trusted: bool = False) -> Any:
+    """A checkpoint file's payload: `safe_load` with ``--trust-checkpoint``'s advice.
+
+    Raises:
+        CheckpointError: The file is unreadable or truncated, or needs unpickling of Python
+            objects and ``trusted`` is false (the message names the first such object).
+    """
+    return safe_load(path, trusted=trusted, trust_hint=CHECKPOINT_TRUST_HINT)
 
 
 def read_contents(
@@ -133,58 +147,15 @@ def read_contents(
     """
     file = locate_checkpoint(path)
     state = load_payload(file, trusted=trusted)
-    kind = payload_kind(state, file)
-    reader = {
-        "d3": _read_d3,
-        "research": read_research,
-        "packaged": read_packaged,
-        "converted": read_converted,
-    }[kind]
+    fmt = registry.format_of(state, file)
     wanted_arch = canonical_arch(arch) if arch else None
-    contents = reader(state, file, dataset=dataset, arch=wanted_arch)  # checks the dataset
+    contents = fmt.read(file, state, dataset=dataset, arch=wanted_arch)  # checks the dataset
     if wanted_arch and contents.architecture != wanted_arch:
         raise CheckpointError(
             f"{file} is a {arch_label(contents.architecture)} checkpoint, but "
             f"{arch_label(wanted_arch)} was asked for"
         )
     return contents
-
-
-# -- d3 ---------------------------------------------------------------------------------------------
-
-
-def _read_d3(state: dict, path: Path, *, dataset: str | None, arch: str | None):
-    state = check_d3_payload(state, path)
-    block = state["d3"]
-    plugin = plugin_for(block.get("dataset"), asked=dataset, source=path, evidence="its d3 block")
-    cfg = config_from_plain(state["hyper_parameters"]["cfg"], plugin)
-    weights = {
-        k[len(MODEL_PREFIX) :]: v
-        for k, v in state["state_dict"].items()
-        if k.startswith(MODEL_PREFIX)
-    }
-    ema = state.get("ema") or {}
-    shadow = ema.get("shadow")
-    if not isinstance(shadow, dict):
-        raise CheckpointError(f"{path} has no EMA weights ('ema.shadow'); it cannot be sampled")
-    notes = []
-    if "converted_from" in block:
-        origin = block["converted_from"]
-        notes.append(f"converted from the {origin.get('format')} checkpoint {origin.get('file')}")
-    return CheckpointContents(
-        format="d3",
-        path=path,
-        plugin=plugin,
-        cfg=cfg,
-        weights=weights,
-        ema=dict(shadow),
-        ema_decay=float(ema.get("decay", cfg.training.ema_decay)),
-        ema_updates=int(ema.get("num_updates", 0)),
-        step=int(state.get("global_step", 0)),
-        precision=str(block.get("precision", "32-true")),
-        notes=notes,
-        state=state,
-    )
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -275,6 +246,7 @@ def load_checkpoint(
         sha256=file_sha256(contents.path),
         format=contents.format,
         notes=tuple(contents.notes),
+        plugin=contents.plugin,
     )
 
 
@@ -292,60 +264,3 @@ def load_model_local(
     """
     loaded = load_checkpoint(path, device=device, trusted=trusted)
     return loaded.model, loaded.graph, loaded.noise
-
-
-# -- writing --------------------------------------------------------------------------------
-
-
-def write_checkpoint(contents: CheckpointContents, out: str | os.PathLike) -> Path:
-    """Writes checkpoint contents in d3's format, atomically (a crash leaves no partial file).
-
-    The raw weights and the EMA are stored by name, the config as plain data; the ``d3`` block
-    records where it came from. Loading the result gives bit-identical tensors.
-    """
-    import lightning
-
-    from d3_core import __version__
-    from d3_core.io import atomic_path
-
-    out = Path(out)
-    plugin, cfg = contents.plugin, contents.cfg
-    source = {
-        "format": contents.format,
-        "file": str(contents.path.resolve()),
-        "sha256": file_sha256(contents.path),
-        "step": contents.step,
-        "notes": list(contents.notes),
-        "config": contents.source_config,
-    }
-    state = {
-        "epoch": 0,
-        "global_step": contents.step,
-        "pytorch-lightning_version": lightning.__version__,
-        "state_dict": {MODEL_PREFIX + k: v for k, v in contents.weights.items()},
-        "ema": {
-            "decay": contents.ema_decay,
-            "num_updates": contents.ema_updates,
-            "shadow": dict(contents.ema),
-        },
-        "hyper_parameters": {"cfg": to_plain(cfg), "dataset_name": plugin.name},
-        "d3": {
-            "format_version": CHECKPOINT_FORMAT,
-            "dataset": plugin.name,
-            "architecture": contents.architecture,
-            "sequence_length": int(cfg.dataset.sequence_length),
-            "label_names": list(cfg.dataset.label_names),
-            "label_mode": str(cfg.dataset.label_mode),
-            "precision": contents.precision,
-            "versions": {
-                "d3-core": __version__,
-                plugin.distribution: plugin.version,
-                "torch": str(torch.__version__),
-                "lightning": lightning.__version__,
-            },
-            "converted_from": source,
-        },
-    }
-    with atomic_path(out) as tmp:
-        torch.save(state, tmp)
-    return out

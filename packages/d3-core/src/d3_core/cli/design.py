@@ -235,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
     from d3_core.checkpoints.load import load_checkpoint
     from d3_core.diffusion.guidance import load_guiding_oracle, resolve_guidance
     from d3_core.generation.design import Constraints, design, parse_fixed, parse_targets
-    from d3_core.registry import load_dataset_plugin
 
     out = Path(args.out).resolve()
     taken = [n for n in DESIGN_FILES if (out / n).exists()]
@@ -247,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_checkpoint(args.checkpoint, device=device, trusted=args.trust_checkpoint,
                              dataset=args.dataset, arch=args.arch)  # fmt: skip
-    plugin = load_dataset_plugin(loaded.dataset)
+    plugin = loaded.plugin
     if plugin.label_mode != "global":
         raise D3InputError(
             f"d3 design takes one target per label; {plugin.name} labels are per position. "

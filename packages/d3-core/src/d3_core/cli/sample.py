@@ -116,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     from d3_core.checkpoints.load import load_checkpoint
     from d3_core.diffusion.guidance import load_guiding_oracle, resolve_guidance
     from d3_core.generation.sequences import sample_sequences, write_samples
-    from d3_core.registry import load_dataset_plugin
 
     out = Path(args.out).resolve()
     _refuse_overwrite(out, args.force)
@@ -129,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"read a {loaded.format} checkpoint: {'; '.join(loaded.notes)}")
     if loaded.precision != "32-true":
         warn(f"the model was trained under {loaded.precision}; it samples in float32")
-    plugin = load_dataset_plugin(loaded.dataset)  # once, from what the checkpoint holds
+    plugin = loaded.plugin  # resolved once, by the loader, from what the checkpoint holds
     labels, source = _choose_labels(args, loaded, plugin)
     sampling = loaded.cfg.sampling
     steps = args.steps or sampling.steps

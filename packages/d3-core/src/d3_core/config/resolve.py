@@ -20,7 +20,7 @@ from d3_core.config.checks import check_config
 from d3_core.config.schema import PRESETS, build_schema, to_plain
 from d3_core.errors import D3ConfigError
 from d3_core.io import atomic_write
-from d3_core.registry import DatasetPlugin, canonical_arch, load_dataset_plugin
+from d3_core.registry import DatasetPlugin, as_plugin, canonical_arch, load_dataset_plugin
 
 
 def _merge(base: DictConfig, layer: Any, source: str) -> DictConfig:
@@ -128,7 +128,7 @@ def resolve_run_config(
             section that contradicts the installed plugin; the message names the source.
         PluginError: Unknown dataset or architecture.
     """
-    plugin = dataset if isinstance(dataset, DatasetPlugin) else load_dataset_plugin(dataset)
+    plugin = as_plugin(dataset)
     arch = canonical_arch(arch)
     cfg = build_schema(plugin, arch)
     resource = preset_file(plugin, arch, preset)

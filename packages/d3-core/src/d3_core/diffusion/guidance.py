@@ -357,8 +357,8 @@ def load_guiding_oracle(
     if path is None:
         return None
     from d3_core.oracles import load_oracle
-    from d3_core.registry import DatasetPlugin, load_dataset_plugin
+    from d3_core.registry import as_plugin
 
-    plugin = dataset if isinstance(dataset, DatasetPlugin) else load_dataset_plugin(dataset)
+    plugin = as_plugin(dataset)
     spec = plugin.load("oracle")
     return load_oracle(path, spec, device=device, trusted=trusted, names=names)

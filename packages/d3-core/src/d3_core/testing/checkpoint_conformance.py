@@ -127,8 +127,7 @@ class CheckpointConformance:
         trained tower is exactly d3's paper model (names and shapes)."""
         import torch
 
-        from d3_core.checkpoints import layouts as formats
-        from d3_core.checkpoints import towers
+        from d3_core.checkpoints import layouts, towers
         from d3_core.config import model_sizes, resolve_config
         from d3_core.testing.key_tables import PAPER_LAYOUTS, research_key_table
 
@@ -145,7 +144,7 @@ class CheckpointConformance:
             state = {key.name: torch.empty(key.shape) for key in table}
             cfg = resolve_config(self.name, arch, preset="paper")
             ours = get_model_class_for_dataset(self.name, arch)(model_sizes(cfg, plugin))
-        expected = formats.check_layout(state, formats.RESEARCH, "paper-size file")
+        expected = layouts.check_layout(state, layouts.RESEARCH, "paper-size file")
         assert [(e.name, e.shape, e.trainable) for e in expected] == [
             (key.name, key.shape, key.ema) for key in table
         ]

@@ -20,7 +20,7 @@ from d3_core.diffusion.graph import UniformGraph
 from d3_core.diffusion.loss import score_entropy_loss
 from d3_core.diffusion.noise import build_noise
 from d3_core.errors import CheckpointError, D3ConfigError
-from d3_core.registry import DatasetPlugin, canonical_arch, load_dataset_plugin
+from d3_core.registry import DatasetPlugin, as_plugin, canonical_arch
 from d3_core.seeds import step_seed
 from d3_core.training.ema import ExponentialMovingAverage
 from d3_core.training.step import train_step
@@ -66,11 +66,7 @@ class D3LightningModule(L.LightningModule):
         self, cfg: DictConfig | Mapping[str, Any], dataset_name: str | DatasetPlugin
     ) -> None:
         super().__init__()
-        plugin = (
-            dataset_name
-            if isinstance(dataset_name, DatasetPlugin)
-            else load_dataset_plugin(dataset_name)
-        )
+        plugin = as_plugin(dataset_name)
         cfg = config_from_plain(to_plain(cfg), plugin)
         if cfg.dataset.name != plugin.name:
             raise D3ConfigError(

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from d3_core.config import resolve_precision, save_config
 from d3_core.errors import CheckpointError, D3ConfigError, D3InputError
-from d3_core.registry import DatasetPlugin, arch_label, load_dataset_plugin
+from d3_core.registry import DatasetPlugin, arch_label, as_plugin
 from d3_core.training.callbacks import (
     AtomicCheckpointIO,
     ContinuingCSVLogger,
@@ -212,7 +212,7 @@ def create_lightning_module(
         cfg: A resolved config or its plain-data form.
         dataset_name: Dataset name, any case, or its plugin.
     """
-    plugin = _plugin(dataset_name)
+    plugin = as_plugin(dataset_name)
     module_class = plugin.load("lightning_module")
     return module_class(cfg)
 
@@ -233,11 +233,6 @@ def check_data_path(cfg: DictConfig) -> Path:
     if not path.exists():
         raise D3InputError(f"data file {str(path)!r} does not exist")
     return path
-
-
-def _plugin(dataset: str | DatasetPlugin) -> DatasetPlugin:
-    """The plugin itself, or the one a name stands for (a public function's edge)."""
-    return dataset if isinstance(dataset, DatasetPlugin) else load_dataset_plugin(dataset)
 
 
 def _data_module(cfg: DictConfig, plugin: DatasetPlugin):
@@ -307,7 +302,7 @@ def train(
         plugin: The config's dataset plugin (`d3_core.config.resolve_run_config` returns it);
             looked up from ``cfg.dataset.name`` when not given.
     """
-    plugin = plugin or load_dataset_plugin(cfg.dataset.name)
+    plugin = as_plugin(plugin or cfg.dataset.name)
     first_step = resume_step(resume) if resume is not None else 0
     if first_step >= cfg.training.max_steps:
         raise D3ConfigError(

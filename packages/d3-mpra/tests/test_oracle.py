@@ -1,4 +1,6 @@
-"""The MPRA oracle: SPEC §12's layer names and sizes, strict loading, the published forward."""
+"""The MPRA oracle: the published layer names and sizes, strict loading, the published forward
+pass (d3-core's conformance suite with this package's key table and forward), the output width
+read from the weights, and the label names an oracle d3 trains records."""
 
 import re
 
@@ -8,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from d3_core.errors import CheckpointError
-from d3_core.oracles.oracle import load_oracle, tokens_to_input
+from d3_core.oracles import load_oracle
+from d3_core.testing.package_conformance import PublishedOracleConformance
 from d3_mpra.oracle import ORACLE, MPRAOracle
 
 
@@ -38,27 +41,6 @@ SPEC_KEYS = [
     ("fc5.weight", (256, 512)), ("fc5.bias", (256,)), *_bn("batchnorm5", 256),
     ("fc6.weight", (3, 256)), ("fc6.bias", (3,)),
 ]  # fmt: skip
-
-
-def _spec_weights(outputs: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    weights = {}
-    for name, shape in SPEC_KEYS:
-        if name.startswith("fc6"):
-            shape = (outputs, *shape[1:])
-        if name.endswith("num_batches_tracked"):
-            weights[name] = torch.tensor(500)
-        elif name.endswith("running_var"):
-            weights[name] = torch.rand(shape, generator=generator) + 0.5
-        else:
-            weights[name] = torch.randn(shape, generator=generator) * 0.05
-    return weights
-
-
-def _published_file(path, weights, prefix="model."):
-    torch.save({"epoch": 30, "state_dict": {prefix + k: v for k, v in weights.items()},
-                "hyper_parameters": {"lr": 0.001}}, path)  # fmt: skip
-    return path
 
 
 def _spec_forward(w, x):
@@ -93,39 +75,40 @@ def _spec_forward(w, x):
     return x @ w["fc6.weight"].T + w["fc6.bias"]
 
 
-def test_the_network_has_the_published_keys_shapes_and_size():
-    model = MPRAOracle()
-    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == SPEC_KEYS
-    assert sum(p.numel() for p in model.parameters()) == 3_143_579
+class TestMPRAOracle(PublishedOracleConformance):
+    name = "mpra"
+    spec_keys = SPEC_KEYS
+    parameters = 3_143_579
+    spec_forward = staticmethod(_spec_forward)
+    weight_scale = 0.05
+    tolerance = 1e-4
+    recipe = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 128, "plateau_patience": 5}  # noqa: RUF012
 
+    def spec_weights(self, seed: int = 0, outputs: int = 3) -> dict[str, torch.Tensor]:
+        """The published weights with an output head of ``outputs`` rows."""
+        weights = super().spec_weights(seed)
+        generator = torch.Generator().manual_seed(seed + 1)
+        for key in ("fc6.weight", "fc6.bias"):
+            shape = (outputs, *weights[key].shape[1:])
+            weights[key] = torch.randn(shape, generator=generator) * self.weight_scale
+        return weights
 
-def test_a_published_checkpoint_loads_strictly_and_predicts_as_the_spec_forward(tmp_path):
-    weights = _spec_weights()
-    oracle = load_oracle(_published_file(tmp_path / "mpra.ckpt", weights), ORACLE)
-    tokens = np.random.default_rng(0).integers(0, 4, size=(5, 200))
-    expected = _spec_forward(weights, tokens_to_input(torch.as_tensor(tokens))).numpy()
-    assert np.allclose(oracle.predict(tokens, batch_size=2), expected, rtol=1e-4, atol=1e-5)
+    def test_the_output_width_is_read_from_the_weights(self, tmp_path):
+        path = self.published_file(tmp_path / "two.ckpt", self.spec_weights(outputs=2))
+        assert load_oracle(path, ORACLE).predict(np.zeros((4, 200), dtype=np.int64)).shape == (4, 2)
 
-
-def test_the_output_width_is_read_from_the_weights(tmp_path):
-    oracle = load_oracle(_published_file(tmp_path / "two.ckpt", _spec_weights(outputs=2)), ORACLE)
-    assert oracle.predict(np.zeros((4, 200), dtype=np.int64)).shape == (4, 2)
-
-
-def test_a_checkpoint_under_another_prefix_or_of_another_shape_is_refused(tmp_path):
-    with pytest.raises(CheckpointError, match=re.escape("its keys start with 'net.'")):
-        load_oracle(_published_file(tmp_path / "a.ckpt", _spec_weights(), prefix="net."), ORACLE)
-    weights = _spec_weights()
-    weights["fc4.weight"] = torch.zeros(512, 1024)  # a network for another length
-    message = "shape mismatches ['fc4.weight: checkpoint (512, 1024) vs model (512, 1536)']"
-    with pytest.raises(CheckpointError, match=re.escape(message)):
-        load_oracle(_published_file(tmp_path / "b.ckpt", weights), ORACLE)
+    def test_a_checkpoint_for_another_length_is_refused_naming_the_key(self, tmp_path):
+        weights = self.spec_weights()
+        weights["fc4.weight"] = torch.zeros(512, 1024)  # a network for another length
+        message = "shape mismatches ['fc4.weight: checkpoint (512, 1024) vs model (512, 1536)']"
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load_oracle(self.published_file(tmp_path / "b.ckpt", weights), ORACLE)
 
 
 def test_an_oracle_trained_by_d3_carries_the_label_names_of_its_data_file(tiny_file, tmp_path):
     import h5py
 
-    from d3_core.oracles.oracle import recipe_with, train_oracle
+    from d3_core.oracles import recipe_with, train_oracle
     from d3_mpra.data import load_data
 
     names = ["K562 (rep 2)", "HepG2 (rep 2)", "SK-N-SH (rep 2)"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-# d3-core 0.5.1 added the check; d3-promoter also runs on older d3-core in its range.
-gpu_check = pytest.importorskip("d3_core.gpu_check")
+from d3_core import gpu_check
 
 
 def test_the_gpu_check_dry_run_passes_every_check_on_the_cpu(capsys):

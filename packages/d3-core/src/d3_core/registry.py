@@ -244,35 +244,24 @@ class DatasetPlugin:
         )
 
 
-def package_components(package: str, *, lightning_module: str, score_models: tuple[str, str]):
-    """`DatasetPlugin` component fields for a package laid out as d3's: ``<package>.lightning``,
-    ``.models`` (the `ARCHITECTURES` classes), ``.configs``, ``.data:load_data``, ``.synthetic``
-    (``write_synthetic``, ``ground_truth``), ``.oracle:ORACLE``: ``DatasetPlugin(..., **them)``."""
-    models = zip(ARCHITECTURES, score_models, strict=True)
-    return {"lightning_module": f"{package}.lightning:{lightning_module}",
-            "score_models": {arch: f"{package}.models:{name}" for arch, name in models},
-            "configs": f"{package}.configs", "data_loader": f"{package}.data:load_data",
-            "synthetic_data": f"{package}.synthetic:write_synthetic",
-            "ground_truth": f"{package}.synthetic:ground_truth", "oracle": f"{package}.oracle:ORACLE"}  # fmt: skip
-
-
-class DatasetVariant:
-    """Base of a dataset's score models, before d3-core's model among the bases: checks the config
-    against `dataset_plugin` (`d3_core.models.base.check_dataset_config`) before building."""
-
-    dataset_plugin: DatasetPlugin  # the dataset's length, label names and mode
-    dataset_title: str  # its name in messages, e.g. "DeepSTARR"
-
-    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
-        self.check_config(config)
-        super().__init__(config, *args, **kwargs)
-
-    @classmethod
-    def check_config(cls, config: Any) -> None:
-        """Raises D3ConfigError for a config of another class, length, label width or mode."""
-        from d3_core.models.base import check_dataset_config
-
-        check_dataset_config(config, cls, dataset=cls.dataset_title, plugin=cls.dataset_plugin)
+def package_components(
+    package: str, *, lightning_module: str, score_models: tuple[str, str]
+) -> dict[str, Any]:
+    """The component fields of a package laid out as d3's: ``<package>.lightning`` (the module
+    class), ``.models`` (score models for (transformer, conv)), ``.configs``, ``.data``
+    (``load_data``), ``.synthetic`` (``write_synthetic``, ``ground_truth``) and ``.oracle``
+    (``ORACLE``); a plugin is ``DatasetPlugin(..., **package_components(...))``.
+    """
+    models = dict(zip(ARCHITECTURES, score_models, strict=True))
+    return {
+        "lightning_module": f"{package}.lightning:{lightning_module}",
+        "score_models": {arch: f"{package}.models:{name}" for arch, name in models.items()},
+        "configs": f"{package}.configs",
+        "data_loader": f"{package}.data:load_data",
+        "synthetic_data": f"{package}.synthetic:write_synthetic",
+        "ground_truth": f"{package}.synthetic:ground_truth",
+        "oracle": f"{package}.oracle:ORACLE",
+    }
 
 
 def _distribution_name(entry_point: metadata.EntryPoint) -> str:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from d3_core.oracles.oracle import OracleRecipe, OracleSpec
+from d3_core.oracles import OracleRecipe, OracleSpec
 
 __all__ = ["ORACLE", "DeepSTARROracle"]
 
@@ -70,15 +70,6 @@ ORACLE = OracleSpec(
     build=DeepSTARROracle,
     output_names=("Dev", "Hk"),
     prefixes=("model.",),
-    # SPEC §12: MSE, Adam lr 2e-3, weight decay 1e-6, batch 128, plateau 0.1 / 10, early stop 10.
-    recipe=OracleRecipe(
-        lr=2e-3,
-        weight_decay=1e-6,
-        batch_size=128,
-        plateau_factor=0.1,
-        plateau_patience=10,
-        early_stop_patience=10,
-        max_epochs=100,
-    ),
+    recipe=OracleRecipe(),  # SPEC §12: MSE, Adam 2e-3, wd 1e-6, batch 128, plateau 0.1/10
 )
 """The DeepSTARR oracle declaration the plugin points to."""

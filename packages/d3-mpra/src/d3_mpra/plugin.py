@@ -1,6 +1,6 @@
 """The MPRA plugin object that d3-core finds through the ``d3.datasets`` entry point."""
 
-from d3_core.registry import DatasetPlugin
+from d3_core.registry import DatasetPlugin, package_components
 from d3_mpra import __version__
 
 # Components are "module:attribute" paths, imported only when used: listing datasets imports
@@ -18,15 +18,10 @@ PLUGIN = DatasetPlugin(
         "lentiMPRA measurements of human regulatory sequences, each with its activity in three "
         "cell lines."
     ),
-    lightning_module="d3_mpra.lightning:MPRAD3LightningModule",
-    score_models={
-        "transformer": "d3_mpra.models:MPRATransformerScoreModel",
-        "conv": "d3_mpra.models:MPRAConvScoreModel",
-    },
-    configs="d3_mpra.configs",
-    data_loader="d3_mpra.data:load_data",
-    synthetic_data="d3_mpra.synthetic:write_synthetic",
-    ground_truth="d3_mpra.synthetic:ground_truth",
-    oracle="d3_mpra.oracle:ORACLE",
     data_suffix=".h5",
+    **package_components(
+        "d3_mpra",
+        lightning_module="MPRAD3LightningModule",
+        score_models=("MPRATransformerScoreModel", "MPRAConvScoreModel"),
+    ),
 )

@@ -29,19 +29,14 @@ motifs in any tokens, so it also scores generated sequences.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import h5py
 import numpy as np
 
-from d3_core.data.splits import write_onehot_splits
-from d3_core.data.synthetic import Motif, MotifRule, check_size, check_tokens
-from d3_core.io import atomic_path
-from d3_mpra.data import split_keys
-from d3_mpra.plugin import PLUGIN
+from d3_core.data.planted import PlantedMotifData, planted_sizes
+from d3_core.data.synthetic import Motif, MotifRule
+from d3_mpra.data import FILES
 
 __all__ = [
+    "DATA",
     "INTERACTIONS",
     "MOTIFS",
     "NOISE_SD",
@@ -81,84 +76,25 @@ WEIGHTS = np.array(
 INTERACTIONS = ((0, 4, 0, 0.3), (1, 2, 1, 0.3))
 """(motif a, motif b, label, weight): label += weight · n_a · n_b (GATA1×AP-1, HNF4A×C/EBP)."""
 
-NOISE_SD = 0.3
+RULE = MotifRule(MOTIFS, BASELINE, WEIGHTS, INTERACTIONS)
+"""The planted rule, scored and drawn by d3-core, with `MotifRule`'s defaults: label noise
+N(0, 0.3²), 0..2 copies of each motif per sequence (2 × 47 bp of motifs fit in 200 bp) and a
+background of 42 % GC (about the human genome's)."""
+
+NOISE_SD = RULE.noise_sd
 """Standard deviation of the Gaussian noise added to each stored label."""
 
-MAX_COPIES = 2  # copies of each motif per sequence: 0..2; 2 × 47 bp of motifs fit in 200 bp
-GC = 0.42  # background GC content, about the human genome's
+SIZES = planted_sizes(full=(224_000, 32_000, 64_000))  # full: 7:1:2 with a 64k test set
+"""Sequences in (train, valid, test) for each ``size`` of `write_synthetic`: ``"tiny"``
+(256/64/64), ``"small"`` (8,000/1,000/1,000) and ``"full"`` (the benchmark's size)."""
 
-RULE = MotifRule(
-    motifs=MOTIFS,
-    baseline=tuple(BASELINE),
-    weights=tuple(map(tuple, WEIGHTS)),
-    interactions=INTERACTIONS,
-    noise_sd=NOISE_SD,
-    max_copies=MAX_COPIES,
-    gc=GC,
-)
-"""The planted rule, scored and drawn by d3-core."""
+DATA = PlantedMotifData(rule=RULE, sizes=SIZES, files=FILES)
+"""The synthetic MPRA data: `RULE` written in the benchmark's layout by d3-core."""
 
-SIZES = {
-    "tiny": (256, 64, 64),  # unit tests
-    "small": (8000, 1000, 1000),  # the demo: written in a few seconds
-    "full": (224_000, 32_000, 64_000),  # the benchmark's size: 7:1:2 with a 64k test set
-}
-"""Sequences in (train, valid, test) for each ``size`` of `write_synthetic`."""
-
-
-def ground_truth(tokens: object) -> np.ndarray:
-    """The rule's noise-free labels (K562, HepG2, SK-N-SH) of any sequences, from motif counts.
-
-    Args:
-        tokens: (N, 200) integer tokens in [0, 4), a numpy array or torch tensor.
-
-    Returns:
-        (N, 3) float32 labels.
-
-    Raises:
-        D3InputError: The tokens have the wrong shape, dtype or range.
-    """
-    tokens = check_tokens(tokens, length=PLUGIN.sequence_length, dataset="MPRA")
-    return RULE.score(tokens)
-
-
-def synthetic_split(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draws sequences with planted motifs and their noisy labels.
-
-    Args:
-        rng: Source of randomness.
-        n: Number of sequences N.
-
-    Returns:
-        tokens (N, 200) uint8 and labels (N, 3) float32.
-    """
-    return RULE.draw(rng, n, PLUGIN.sequence_length)
-
-
-def write_synthetic(path: str | os.PathLike, *, seed: int = 0, size: str = "small") -> Path:
-    """Writes a synthetic MPRA file in the paper benchmark's HDF5 layout.
-
-    Each split draws from its own stream of ``numpy.random.default_rng([seed, split])``, so a
-    seed fixes the file. The file appears only when complete (written beside it, then renamed).
-
-    Args:
-        path: The HDF5 file to write; an existing file is replaced.
-        seed: Seed of the sequences and the label noise.
-        size: ``"tiny"`` (256/64/64), ``"small"`` (8,000/1,000/1,000) or ``"full"``
-            (224,000/32,000/64,000).
-
-    Returns:
-        The path written.
-
-    Raises:
-        D3ConfigError: Unknown ``size``, or a seed that is not a non-negative integer.
-    """
-    sizes = check_size(size, seed, SIZES)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
-        out.attrs["synthetic"] = f"d3-mpra {PLUGIN.version} synthetic rule, seed {seed}"
-        write_onehot_splits(
-            out, draw=synthetic_split, sizes=sizes, seed=seed, keys=split_keys, layout="NLC",
-            length=PLUGIN.sequence_length, width=PLUGIN.label_width,
-            label_names=PLUGIN.label_names,
-        )  # fmt: skip
-    return Path(path)
+# The plugin's functions, d3-core's methods of `DATA`:
+# ``ground_truth(tokens)``: the rule's noise-free labels of (N, L) tokens;
+# ``synthetic_split(rng, n)``: n sequences drawn with planted motifs and their noisy labels;
+# ``write_synthetic(path, *, seed=0, size="small")``: a synthetic file in the published layout.
+ground_truth, synthetic_split, write_synthetic = (
+    DATA.ground_truth, DATA.synthetic_split, DATA.write_synthetic,
+)  # fmt: skip

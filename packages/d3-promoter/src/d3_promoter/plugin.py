@@ -1,6 +1,6 @@
 """The Promoter plugin object that d3-core finds through the ``d3.datasets`` entry point."""
 
-from d3_core.registry import DatasetPlugin
+from d3_core.registry import DatasetPlugin, package_components
 from d3_promoter import __version__
 
 # Components are "module:attribute" paths that d3-core imports only when it needs them, so that
@@ -16,15 +16,10 @@ PLUGIN = DatasetPlugin(
         "Human promoters, 1,024 bp around a transcription start site, each position labelled with "
         "the CAGE signal on the start site's strand."
     ),
-    lightning_module="d3_promoter.lightning:PromoterD3LightningModule",
-    score_models={
-        "transformer": "d3_promoter.models:PromoterTransformerScoreModel",
-        "conv": "d3_promoter.models:PromoterConvScoreModel",
-    },
-    configs="d3_promoter.configs",
-    data_loader="d3_promoter.data:load_data",
-    synthetic_data="d3_promoter.synthetic:write_synthetic",
-    ground_truth="d3_promoter.synthetic:ground_truth",
-    oracle="d3_promoter.oracle:ORACLE",
     data_suffix=".npz",
+    **package_components(
+        "d3_promoter",
+        lightning_module="PromoterD3LightningModule",
+        score_models=("PromoterTransformerScoreModel", "PromoterConvScoreModel"),
+    ),
 )

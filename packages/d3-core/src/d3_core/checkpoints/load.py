@@ -39,9 +39,9 @@ from torch import Tensor, nn
 from d3_core.checkpoints import registry
 from d3_core.checkpoints.interface import CheckpointContents
 from d3_core.checkpoints.locate import file_sha256, find_checkpoints, locate_checkpoint
-from d3_core.checkpoints.native import CHECKPOINT_FORMAT, read_checkpoint, write_checkpoint
+from d3_core.checkpoints.native import CHECKPOINT_FORMAT, check_d3_payload, write_checkpoint
 from d3_core.checkpoints.registry import FORMATS
-from d3_core.checkpoints.safe_load import safe_load
+from d3_core.checkpoints.safe_load import SafeLoadError, safe_load
 from d3_core.config import model_sizes
 from d3_core.diffusion.graph import Graph, UniformGraph
 from d3_core.diffusion.noise import Noise, build_noise
@@ -111,6 +111,24 @@ class LoadedModel:
 
 LoadedCheckpoint = LoadedModel
 """What `load_checkpoint` returns, by the name the d3_core docs give it."""
+
+
+def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Loads a d3 checkpoint's payload safely (``weights_only=True``) and checks its format.
+
+    Raises:
+        CheckpointError: The file is missing, unreadable, truncated, needs unpickling of code
+            objects, or is not a d3 checkpoint of a format this version reads.
+    """
+    path = locate_checkpoint(path)
+    try:
+        state = safe_load(path, map_location=map_location)
+    except SafeLoadError as err:
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r} (corrupt, truncated, or not a PyTorch file "
+            f"that loads with weights_only=True): {err.reason}"
+        ) from None
+    return check_d3_payload(state, path)
 
 
 def load_payload(path: str | os.PathLike, *, trusted: bool = False) -> Any:

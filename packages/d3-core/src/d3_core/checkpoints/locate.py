@@ -7,22 +7,13 @@ A run directory is recognised by the formats of `d3_core.checkpoints.registry.FO
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from d3_core.errors import CheckpointError
+from d3_core.io import file_sha256
 
 __all__ = ["file_sha256", "find_checkpoints", "locate_checkpoint", "looks_like_torch_file"]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def locate_checkpoint(path: str | os.PathLike) -> Path:

@@ -4,8 +4,9 @@ Plain data and tensors only, so it loads with ``torch.load(weights_only=True)``:
 model's weights under ``score_model.``, the EMA by parameter name (``ema.shadow``), the resolved
 config as plain data, and a ``d3`` block with the dataset, architecture, precision, versions and,
 for a converted file, where it came from. A d3 run directory holds it as
-``checkpoints/last.ckpt``. This module reads it (`FORMAT`), checks it (`check_d3_payload`,
-`read_checkpoint` for resuming) and writes it from any format's contents (`write_checkpoint`).
+``checkpoints/last.ckpt``. This module reads it (`FORMAT`), checks it (`check_d3_payload`; resuming reads it with
+`d3_core.checkpoints.load.read_checkpoint`) and writes it from any format's contents
+(`write_checkpoint`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import torch
 
 from d3_core.checkpoints.foreign import plugin_for
 from d3_core.checkpoints.interface import MODEL_PREFIX, CheckpointContents, CheckpointFormat
-from d3_core.checkpoints.locate import file_sha256, locate_checkpoint
-from d3_core.checkpoints.safe_load import SafeLoadError, safe_load
 from d3_core.config import config_from_plain, to_plain
 from d3_core.errors import CheckpointError
+from d3_core.io import file_sha256
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -30,7 +30,6 @@ __all__ = [
     "detect",
     "locate",
     "read",
-    "read_checkpoint",
     "write_checkpoint",
 ]
 
@@ -79,24 +78,6 @@ def check_d3_payload(state: Any, path: Path) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT}: upgrade d3-core"
         )
     return state
-
-
-def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
-    """Loads a d3 checkpoint's payload safely (``weights_only=True``) and checks its format.
-
-    Raises:
-        CheckpointError: The file is missing, unreadable, truncated, needs unpickling of code
-            objects, or is not a d3 checkpoint of a format this version reads.
-    """
-    path = locate_checkpoint(path)
-    try:
-        state = safe_load(path, map_location=map_location)
-    except SafeLoadError as err:
-        raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} (corrupt, truncated, or not a PyTorch file "
-            f"that loads with weights_only=True): {err.reason}"
-        ) from None
-    return check_d3_payload(state, path)
 
 
 def read(

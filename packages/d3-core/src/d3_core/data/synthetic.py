@@ -7,6 +7,7 @@ label) and uses these functions to write data in its real file format. Everythin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from d3_core.errors import D3ConfigError, D3InputError
 
 __all__ = [
     "ALPHABET",
+    "TOKEN_MESSAGES",
     "Motif",
     "MotifRule",
     "check_size",
@@ -168,13 +170,25 @@ def count_motifs(tokens: np.ndarray, motifs: tuple[Motif, ...]) -> np.ndarray:
     return np.stack(counts, axis=1).astype(np.int64)
 
 
-def check_tokens(tokens: object, *, length: int, dataset: str) -> np.ndarray:
+TOKEN_MESSAGES = {
+    "shape": "ground_truth takes {dataset} tokens of shape (N, {length}), got {shape}",
+    "dtype": "ground_truth takes integer tokens, got dtype {dtype}",
+    "range": "ground_truth takes tokens in [0, 4) (A, C, G, T), got values from {low} to {high}",
+}
+"""The messages of `check_tokens`, by problem; ``str.format`` fields name what was found."""
+
+
+def check_tokens(
+    tokens: object, *, length: int, dataset: str, messages: Mapping[str, str] = TOKEN_MESSAGES
+) -> np.ndarray:
     """Tokens from a torch tensor or array-like, checked to be (N, `length`) in [0, 4).
 
     Args:
         tokens: The sequences to score.
         length: The dataset's sequence length L.
         dataset: The dataset's display name, for messages (e.g. ``"DeepSTARR"``).
+        messages: The message for each problem (keys of `TOKEN_MESSAGES`), with the fields
+            ``dataset``, ``length`` and ``shape``, ``dtype`` or ``low`` and ``high``.
 
     Raises:
         D3InputError: Wrong shape, a non-integer dtype or values outside [0, 4).
@@ -182,17 +196,14 @@ def check_tokens(tokens: object, *, length: int, dataset: str) -> np.ndarray:
     if hasattr(tokens, "detach"):  # a torch tensor, without importing torch here
         tokens = tokens.detach().cpu().numpy()
     tokens = np.asarray(tokens)
+    found: dict[str, object] = {"dataset": dataset, "length": length}
     if tokens.ndim != 2 or tokens.shape[1] != length:
-        raise D3InputError(
-            f"ground_truth takes {dataset} tokens of shape (N, {length}), got {tokens.shape}"
-        )
+        raise D3InputError(messages["shape"].format(shape=tokens.shape, **found))
     if not np.issubdtype(tokens.dtype, np.integer):
-        raise D3InputError(f"ground_truth takes integer tokens, got dtype {tokens.dtype}")
+        raise D3InputError(messages["dtype"].format(dtype=tokens.dtype, **found))
     if tokens.size and (tokens.min() < 0 or tokens.max() > 3):
-        raise D3InputError(
-            f"ground_truth takes tokens in [0, 4) (A, C, G, T), got values from "
-            f"{tokens.min()} to {tokens.max()}"
-        )
+        low, high = tokens.min(), tokens.max()
+        raise D3InputError(messages["range"].format(low=low, high=high, **found))
     return tokens
 
 
@@ -225,8 +236,10 @@ class MotifRule:
 
     Attributes:
         motifs: The M planted words.
-        baseline: (S,) label of a sequence without motifs.
-        weights: (M, S) label gained per occurrence of each motif.
+        baseline: (S,) label of a sequence without motifs (a sequence or array; stored as a
+            tuple of floats).
+        weights: (M, S) label gained per occurrence of each motif (nested sequences or an
+            array; stored as tuples of floats).
         interactions: (motif a, motif b, label, weight) terms.
         noise_sd: Standard deviation of the noise on stored labels.
         max_copies: Copies of each motif per sequence are drawn from 0..max_copies.
@@ -253,6 +266,11 @@ class MotifRule:
                 raise D3ConfigError(f"MotifRule interaction motifs ({a}, {b}) out of range")
             if not 0 <= label < len(self.baseline):
                 raise D3ConfigError(f"MotifRule interaction label {label} out of range")
+        # Arrays (as a dataset's tables hold them) are stored as tuples of floats.
+        object.__setattr__(self, "baseline", tuple(float(b) for b in self.baseline))
+        object.__setattr__(
+            self, "weights", tuple(tuple(float(w) for w in row) for row in self.weights)
+        )
 
     def score(self, tokens: np.ndarray) -> np.ndarray:
         """Noise-free labels (N, S) float32 of (N, L) integer tokens."""

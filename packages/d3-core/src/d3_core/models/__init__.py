@@ -2,12 +2,15 @@
 
 from torch import nn
 
+from d3_core.models.base import DatasetVariant, ScoreModel
 from d3_core.models.conv import ConvConfig, ConvScoreModel
 from d3_core.models.transformer import TransformerConfig, TransformerScoreModel
 
 __all__ = [
     "ConvConfig",
     "ConvScoreModel",
+    "DatasetVariant",
+    "ScoreModel",
     "TransformerConfig",
     "TransformerScoreModel",
     "count_parameters",

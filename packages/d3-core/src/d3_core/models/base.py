@@ -252,3 +252,29 @@ def check_dataset_config(config: Any, model: type, *, dataset: str, plugin: Any)
                 f"{plugin.label_width} {mode} labels {', '.join(plugin.label_names)}): config "
                 f"{key}={got!r}, expected {want!r}"
             )
+
+
+class DatasetVariant:
+    """Mixin of a dataset's score models: the config is checked against the dataset first.
+
+    A dataset package declares its variants as
+    ``class DeepSTARRConvScoreModel(DatasetVariant, ConvScoreModel)`` with the two class
+    attributes below; building one with a config of another length, label width, label mode or
+    config class raises before any weight is made.
+
+    Attributes:
+        dataset_plugin: The dataset's `d3_core.registry.DatasetPlugin`.
+        dataset_title: Its name in messages, e.g. ``"DeepSTARR"``.
+    """
+
+    dataset_plugin: ClassVar[Any]
+    dataset_title: ClassVar[str]
+
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
+        self.check_config(config)
+        super().__init__(config, *args, **kwargs)
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Raises D3ConfigError for a config of another class, length, label width or mode."""
+        check_dataset_config(config, cls, dataset=cls.dataset_title, plugin=cls.dataset_plugin)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import pytest
 
 from d3_core.registry import (
+    COMPONENTS,
     ENTRY_POINT_GROUP,
     DatasetPlugin,
     get_model_class_for_dataset,
@@ -65,6 +66,40 @@ class DatasetPluginConformance(CheckpointConformance):
         plugin = self.load_plugin()
         require_ready(plugin)
         assert plugin.ready
+
+    score_model_names: ClassVar[dict[str, str]]
+    """The promised class names of the score models, per architecture."""
+    lightning_module_name: ClassVar[str]
+    """The promised class name of the LightningModule, e.g. ``"DeepSTARRD3LightningModule"``."""
+
+    def test_every_component_is_declared_and_imports(self) -> None:
+        plugin = self.load_plugin()
+        assert all(plugin.provides(component) for component in COMPONENTS)
+        for component in ("data_loader", "synthetic_data", "ground_truth"):
+            assert callable(plugin.load(component)), component
+
+    def test_the_classes_are_the_promised_names_of_the_package(self) -> None:
+        plugin = self.load_plugin()
+        package = list_datasets()[self.name].value.split(".")[0]
+        module_class = plugin.load("lightning_module")
+        assert module_class.__name__ == self.lightning_module_name
+        assert module_class.__module__.split(".")[0] == package
+        for arch, name in self.score_model_names.items():
+            model_class = plugin.score_model_class(arch)
+            assert model_class.__name__ == name
+            assert model_class.__module__.split(".")[0] == package
+
+    def test_loading_the_plugin_imports_neither_torch_nor_h5py_nor_its_components(self) -> None:
+        import subprocess
+        import sys
+
+        module = list_datasets()[self.name].value.split(":")[0]
+        package = module.split(".")[0]
+        heavy = ("torch", "h5py", f"{package}.models", f"{package}.data")
+        code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)  # fmt: skip
+        assert out.stdout.strip() == "[]"
 
     def test_both_architectures_resolve_to_score_model_classes(self) -> None:
         from d3_core.models.layers import ScoreModel

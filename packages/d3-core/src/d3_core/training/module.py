@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -55,17 +55,28 @@ class D3LightningModule(L.LightningModule):
 
     Args:
         cfg: A resolved config (`d3_core.config.resolve_config`) or its plain-data form.
-        dataset_name: The dataset the config describes; dataset packages subclass this module
-            with a one-argument constructor that supplies it.
+        dataset_name: The dataset the config describes (its name or plugin). A dataset
+            package's subclass declares it as the class attribute `dataset` instead, so that
+            it is built from a config alone (``DeepSTARRD3LightningModule(cfg)``).
 
     Raises:
-        D3ConfigError: The config describes another dataset or does not fit the schema.
+        D3ConfigError: The config describes another dataset or does not fit the schema, or
+            no dataset is named.
     """
 
+    dataset: ClassVar[str | None] = None
+    """The dataset a subclass is bound to; None for this generic module."""
+
     def __init__(
-        self, cfg: DictConfig | Mapping[str, Any], dataset_name: str | DatasetPlugin
+        self, cfg: DictConfig | Mapping[str, Any], dataset_name: str | DatasetPlugin | None = None
     ) -> None:
         super().__init__()
+        dataset_name = dataset_name if dataset_name is not None else type(self).dataset
+        if dataset_name is None:
+            raise D3ConfigError(
+                f"{type(self).__name__} needs the dataset its config describes: pass "
+                f"dataset_name (e.g. 'deepstarr'), or build the dataset package's module"
+            )
         plugin = as_plugin(dataset_name)
         cfg = config_from_plain(to_plain(cfg), plugin)
         if cfg.dataset.name != plugin.name:

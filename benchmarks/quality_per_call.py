@@ -13,13 +13,13 @@ per-sequence generators), without oracle guidance. ``default`` is the checkpoint
 ``sampling.guidance`` (classifier-free guidance, `d3_core.diffusion.guidance.resolve_guidance`).
 
 Each set is scored by the planted rule (the dataset's ``ground_truth``), which nothing was tuned
-on: SP-MSE against the rule's activity of the real test sequences of the same labels (SPEC §13,
-as ``d3 evaluate``), the MSE against the requested labels themselves (which carry the rule's
-noise, σ = 0.3 for DeepSTARR), Pearson r of requested labels against the samples' activities
-per output, and diversity (mean nearest-neighbour identity; lower is more diverse). Network
-calls are counted by a forward hook on the model: ``nfe`` is calls per sequence (steps + 1 for
-the final denoiser) and ``model_rows_per_sequence`` the rows the model saw (twice ``nfe`` under
-classifier-free guidance, whose conditional and unconditional halves share one call).
+on: SP-MSE against the rule's activity of the real test sequences of the same labels
+(docs/metrics.md#metrics, as ``d3 evaluate``), the MSE against the requested labels themselves
+(which carry the rule's noise, σ = 0.3 for DeepSTARR), Pearson r of requested labels against the
+samples' activities per output, and diversity (mean nearest-neighbour identity; lower is more
+diverse). Network calls are counted by a forward hook on the model: ``nfe`` is calls per sequence
+(steps + 1 for the final denoiser) and ``model_rows_per_sequence`` the rows the model saw (twice
+``nfe`` under classifier-free guidance, whose conditional and unconditional halves share one call).
 
 Writes ``<date>-quality-per-call-<host>.json`` (a header and one record per set) and a ``.png``
 of SP-MSE and diversity against NFE, mean over seeds with their range as error bars.

@@ -1,9 +1,9 @@
 """Reading the checkpoints users already have: research, d3-dna packaged and converted files.
 
-The files are written by `d3_core.testing.checkpoint_writers`, which builds them as module trees in SPEC
-§10's registration order, independently of the readers. Each research file has a dead tower and
-an EMA list whose values differ from the raw weights, so loading the wrong tower or the raw
-weights, or naming the EMA list wrongly, changes the result.
+The files are written by `d3_core.testing.checkpoint_writers`, which builds them as module trees in
+the published registration order (docs/checkpoint-formats.md), independently of the readers. Each
+research file has a dead tower and an EMA list whose values differ from the raw weights, so loading
+the wrong tower or the raw weights, or naming the EMA list wrongly, changes the result.
 """
 
 import json
@@ -103,7 +103,8 @@ def test_a_research_model_scores_as_a_model_built_from_the_intended_weights(toy,
 
 @pytest.mark.parametrize("arch", ["transformer", "conv"])
 def test_a_research_model_reproduces_the_research_forward_pass(toy, tmp_path, arch):
-    """Against SPEC §6/§7 written out on the file's own tensors (EMA applied), not d3's model."""
+    """Against docs/models.md#transformer/docs/models.md#convolutional written out on the file's own
+    tensors (EMA applied), not d3's model."""
     written = research(tmp_path, arch)
     model, _, _ = load_model_local(written.run_dir, "cpu")
     tokens, labels, sigma = _inputs()

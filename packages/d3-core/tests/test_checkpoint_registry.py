@@ -1,9 +1,9 @@
 """The checkpoint formats behind one interface: detection, the registry walk, the safe loader.
 
-Each fixture file (written by `d3_core.testing.checkpoint_writers` from SPEC §10's key tables,
-or by `write_checkpoint`) must be detected by exactly one format, the one the loader reports; an
-unknown file is refused naming the file and what every format looks for; a format added to the
-registry is used without touching the loader.
+Each fixture file (written by `d3_core.testing.checkpoint_writers` from docs/checkpoint-formats.md's
+key tables, or by `write_checkpoint`) must be detected by exactly one format, the one the loader
+reports; an unknown file is refused naming the file and what every format looks for; a format added
+to the registry is used without touching the loader.
 """
 
 import argparse

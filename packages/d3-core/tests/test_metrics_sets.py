@@ -1,4 +1,5 @@
-"""Set metrics of SPEC §13 checked against independent computations and reference libraries."""
+"""Set metrics of docs/metrics.md#metrics checked against independent computations and reference
+libraries."""
 
 import itertools
 import math

@@ -1,4 +1,4 @@
-"""Tests of the score models: SPEC names and sizes, invariants, equivalences and error messages."""
+"""Tests of the score models: published names and sizes, invariants, equivalences and messages."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from d3_core.models import (
 )
 from d3_core.models.layers import LayerNormF32, Rotary, SigmaEmbedding, apply_rotary, modulate
 
-# (dataset, L, S, label_mode) of the three paper datasets (SPEC §8).
+# (dataset, L, S, label_mode) of the three paper datasets (docs/models.md#dataset-variants).
 DATASETS = {
     "deepstarr": (249, 2, "global"),
     "mpra": (200, 3, "global"),
@@ -64,7 +64,8 @@ def make_inputs(model, batch=3, seed=0):
 
 
 def expected_transformer_keys(signal_dim, cond_dim=128, hidden=768, n_blocks=12, vocab=4):
-    """SPEC §10 A transformer keys and shapes, in order (without `scale`, `label_embed`)."""
+    """docs/checkpoint-formats.md#research-checkpoints transformer keys and shapes, in order
+    (without `scale`, `label_embed`)."""
     keys = [
         ("vocab_embed.embedding", (vocab, hidden)),
         ("vocab_embed.signal_embedding.weight", (hidden, signal_dim)),
@@ -99,7 +100,8 @@ def expected_transformer_keys(signal_dim, cond_dim=128, hidden=768, n_blocks=12,
 
 
 def expected_conv_keys(length, signal_dim, label_mode, cond_dim=256, ch=256, n_blocks=20):
-    """SPEC §10 A conv keys and shapes, in order (sigma_map shared with the transformer)."""
+    """docs/checkpoint-formats.md#research-checkpoints conv keys and shapes, in order (sigma_map
+    shared with the transformer)."""
     keys = [
         ("sigma_map.mlp.0.weight", (cond_dim, 256)),
         ("sigma_map.mlp.0.bias", (cond_dim,)),
@@ -139,7 +141,7 @@ def shapes_of(model):
     return [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
 
 
-# --- SPEC sizes and names -------------------------------------------------------------------
+# --- published sizes and names -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -159,7 +161,7 @@ def test_conv_has_the_paper_parameter_count(dataset):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_transformer_state_dict_matches_the_spec_keys_and_shapes(dataset):
+def test_transformer_state_dict_matches_the_published_keys_and_shapes(dataset):
     length, signal_dim, mode = DATASETS[dataset]
     with torch.device("meta"):
         model = TransformerScoreModel(TransformerConfig(length, signal_dim, mode))
@@ -167,7 +169,7 @@ def test_transformer_state_dict_matches_the_spec_keys_and_shapes(dataset):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_conv_state_dict_matches_the_spec_keys_and_shapes(dataset):
+def test_conv_state_dict_matches_the_published_keys_and_shapes(dataset):
     length, signal_dim, mode = DATASETS[dataset]
     with torch.device("meta"):
         model = ConvScoreModel(ConvConfig(length, signal_dim, mode))

@@ -1,4 +1,4 @@
-"""Both score models equal a forward pass written out from SPEC sections 6 and 7, weight by weight.
+"""Both score models equal a forward pass written out from docs/models.md, weight by weight.
 
 The models are small and every parameter, the zero-initialised ones included, is randomised,
 so the modulation order, gates, norms, rotary form and conv block formula are all exercised.
@@ -29,7 +29,7 @@ def _inputs(width, mode):
 
 
 @pytest.mark.parametrize(("width", "mode"), [(2, "global"), (1, "per_position")])
-def test_transformer_equals_the_spec_forward_pass(width, mode):
+def test_transformer_equals_the_published_forward_pass(width, mode):
     config = TransformerConfig(L, width, mode, hidden_size=32, n_blocks=2, n_heads=2, cond_dim=16)
     model = TransformerScoreModel(config).eval()
     weights = _randomise(model)
@@ -40,7 +40,7 @@ def test_transformer_equals_the_spec_forward_pass(width, mode):
 
 
 @pytest.mark.parametrize(("width", "mode"), [(3, "global"), (1, "per_position")])
-def test_conv_model_equals_the_spec_forward_pass(width, mode):
+def test_conv_model_equals_the_published_forward_pass(width, mode):
     dilations = (1, 1, 4, 16, 64)
     config = ConvConfig(L, width, mode, channels=16, n_blocks=5, cond_dim=8, dilations=dilations)
     model = ConvScoreModel(config).eval()

@@ -1,8 +1,10 @@
-"""SPEC §10's key tables, pinned: the six research layouts and the two d3-dna ones at paper size.
+"""docs/checkpoint-formats.md's key tables, pinned: the six research layouts and the two d3-dna ones
+at paper size.
 
 The test fixtures write research files from `research_key_table`; this file holds that table to
-SPEC §10 A entry by entry (names, shapes, order, EMA list), writes the research constants out
-literally, checks the parameter counts of SPEC §6/§7, and then holds d3's layout reader to the
+docs/checkpoint-formats.md#research-checkpoints entry by entry (names, shapes, order, EMA list),
+writes the research constants out literally, checks the parameter counts of
+docs/models.md#transformer/docs/models.md#convolutional, and then holds d3's layout reader to the
 table: every shape it expects is the table's.
 """
 
@@ -20,8 +22,9 @@ from d3_core.testing.key_tables import (
 
 LAYOUTS = sorted(PAPER_LAYOUTS)
 
-# SPEC §10 A, as written there: (S, L, label_embed rows, embed?, S_lab, EMA length).
-SPEC_10A = {
+# docs/checkpoint-formats.md#research-checkpoints, as written there: (S, L, label_embed rows,
+# embed?, S_lab, EMA length).
+PUBLISHED_LAYOUTS = {
     ("deepstarr", "transformer"): (2, 249, 5, True, 2, 266),
     ("deepstarr", "conv"): (2, 249, 5, False, 2, 264),
     ("mpra", "transformer"): (3, 200, 4, False, 2, 264),
@@ -29,8 +32,9 @@ SPEC_10A = {
     ("promoter", "transformer"): (1, 1024, 5, False, None, 260),
     ("promoter", "conv"): (1, 1024, 5, False, None, 260),
 }
-# SPEC §6 and §7: parameters the forward pass of the trained tower uses.
-SPEC_PARAMETERS = {
+# docs/models.md#transformer and docs/models.md#convolutional: parameters the forward pass of the
+# trained tower uses.
+PUBLISHED_PARAMETERS = {
     ("deepstarr", "transformer"): 92_389_124,
     ("mpra", "transformer"): 92_389_892,
     ("promoter", "transformer"): 92_388_356,
@@ -55,7 +59,7 @@ def shapes(keys: list[Key]) -> dict[str, tuple[int, ...]]:
 
 @pytest.mark.parametrize(("dataset", "arch"), LAYOUTS)
 def test_the_layouts_are_spec_10a(dataset, arch):
-    signal, length, rows, fourier, s_lab, ema_length = SPEC_10A[(dataset, arch)]
+    signal, length, rows, fourier, s_lab, ema_length = PUBLISHED_LAYOUTS[(dataset, arch)]
     layout = PAPER_LAYOUTS[(dataset, arch)]
     assert (layout["signal"], layout["length"], layout["label_classes"]) == (signal, length, rows)
     assert (layout["fourier"], layout["label_emb_width"], layout["ema_length"]) == (
@@ -67,7 +71,7 @@ def test_the_layouts_are_spec_10a(dataset, arch):
 
 @pytest.mark.parametrize(("dataset", "arch"), LAYOUTS)
 def test_every_key_of_a_research_file_has_spec_10a_shape_and_place(dataset, arch):
-    signal, length, rows, fourier, s_lab, ema_length = SPEC_10A[(dataset, arch)]
+    signal, length, rows, fourier, s_lab, ema_length = PUBLISHED_LAYOUTS[(dataset, arch)]
     c = 128 if arch == "transformer" else 256
     keys = table(dataset, arch)
     got = shapes(keys)
@@ -112,7 +116,7 @@ def test_every_key_of_a_research_file_has_spec_10a_shape_and_place(dataset, arch
 def test_the_trained_tower_has_spec_parameter_count(dataset, arch):
     keys = [k for k in table(dataset, arch) if k.ema and k.name.startswith(FORWARD[arch])]
     count = sum(torch.Size(k.shape).numel() for k in keys)
-    assert count == SPEC_PARAMETERS[(dataset, arch)]
+    assert count == PUBLISHED_PARAMETERS[(dataset, arch)]
 
 
 def _meta(keys: list[Key]) -> dict[str, torch.Tensor]:
@@ -131,7 +135,8 @@ def test_d3s_research_reader_expects_exactly_the_table(dataset, arch):
 @pytest.mark.parametrize("arch", ["transformer", "conv"])
 def test_d3_dna_files_have_133_ema_tensors_and_d3s_reader_expects_their_table(arch):
     keys = packaged_key_table(arch=arch, signal=1)
-    assert sum(key.ema for key in keys) == 133  # SPEC §10 B
+    # docs/checkpoint-formats.md#packaged-release-checkpoints
+    assert sum(key.ema for key in keys) == 133
     layout = layouts.PACKAGED_TRANSFORMER if arch == "transformer" else layouts.PACKAGED_CONV
     expected = layouts.check_layout(_meta(keys), layout, f"d3-dna {arch}")
     assert [(e.name, e.shape, e.trainable) for e in expected] == [

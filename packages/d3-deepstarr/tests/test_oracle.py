@@ -12,9 +12,9 @@ from d3_core.oracles import load_oracle
 from d3_core.testing.package_conformance import PublishedOracleConformance
 from d3_deepstarr.oracle import ORACLE
 
-# The published checkpoint's state_dict, as SPEC's oracle-state-dict-keys.txt lists it (under the
+# The published checkpoint's state_dict, as the published key list gives it (under the
 # Lightning prefix "model.").
-SPEC_KEYS = [
+PUBLISHED_KEYS = [
     ("conv1_filters", (256, 4, 7)), ("conv2_filters", (60, 256, 3)),
     ("conv3_filters", (60, 60, 5)), ("conv4_filters", (120, 60, 3)),
     *[(f"batchnorm{i}.{k}", shape)
@@ -31,8 +31,8 @@ SPEC_KEYS = [
 ]  # fmt: skip
 
 
-def _spec_forward(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """SPEC §12 written out with functional ops (eval mode: BatchNorm uses running stats)."""
+def _published_forward(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """docs/oracles.md written out with functional ops (eval mode: BatchNorm uses running stats)."""
 
     def bn(h, i):
         p = f"batchnorm{i}."
@@ -50,10 +50,10 @@ def _spec_forward(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
 
 class TestDeepSTARROracle(PublishedOracleConformance):
     name = "deepstarr"
-    spec_keys = SPEC_KEYS
+    published_keys = PUBLISHED_KEYS
     parameters = 622_226
-    spec_forward = staticmethod(_spec_forward)
-    recipe = {  # noqa: RUF012 (SPEC §12's published recipe)
+    published_forward = staticmethod(_published_forward)
+    recipe = {  # noqa: RUF012 (docs/oracles.md's published recipe)
         "lr": 2e-3,
         "weight_decay": 1e-6,
         "batch_size": 128,
@@ -63,7 +63,7 @@ class TestDeepSTARROracle(PublishedOracleConformance):
     }
 
     def test_a_checkpoint_of_another_shape_is_refused_naming_the_key(self, tmp_path):
-        weights = self.spec_weights()
+        weights = self.published_weights()
         weights["fc7.weight"] = torch.zeros(3, 256)  # a three-output (MPRA-like) head
         weights["fc7.bias"] = torch.zeros(3)
         path = self.published_file(tmp_path / "o.ckpt", weights)

@@ -29,8 +29,8 @@ def _block(prefix: str, width: int, dilations: int) -> list:
     return keys
 
 
-# SPEC's oracle-state-dict-keys.txt for the MPRA oracle (under the Lightning prefix "model.").
-SPEC_KEYS = [
+# The published key list of the MPRA oracle (under the Lightning prefix "model.").
+PUBLISHED_KEYS = [
     ("conv1.0.weight", (196, 4, 15)), ("conv1.0.bias", (196,)), *_bn("conv1.1", 196),
     *_block("res1.0", 196, 4),
     ("conv2.0.weight", (256, 196, 5)), ("conv2.0.bias", (256,)), *_bn("conv2.1", 256),
@@ -43,8 +43,8 @@ SPEC_KEYS = [
 ]  # fmt: skip
 
 
-def _spec_forward(w, x):
-    """SPEC §12 with functional ops, eval mode."""
+def _published_forward(w, x):
+    """docs/oracles.md with functional ops, eval mode."""
 
     def bn(h, p):
         return F.batch_norm(h, w[p + ".running_mean"], w[p + ".running_var"], w[p + ".weight"],
@@ -77,16 +77,16 @@ def _spec_forward(w, x):
 
 class TestMPRAOracle(PublishedOracleConformance):
     name = "mpra"
-    spec_keys = SPEC_KEYS
+    published_keys = PUBLISHED_KEYS
     parameters = 3_143_579
-    spec_forward = staticmethod(_spec_forward)
+    published_forward = staticmethod(_published_forward)
     weight_scale = 0.05
     tolerance = 1e-4
     recipe = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 128, "plateau_patience": 5}  # noqa: RUF012
 
-    def spec_weights(self, seed: int = 0, outputs: int = 3) -> dict[str, torch.Tensor]:
+    def published_weights(self, seed: int = 0, outputs: int = 3) -> dict[str, torch.Tensor]:
         """The published weights with an output head of ``outputs`` rows."""
-        weights = super().spec_weights(seed)
+        weights = super().published_weights(seed)
         generator = torch.Generator().manual_seed(seed + 1)
         for key in ("fc6.weight", "fc6.bias"):
             shape = (outputs, *weights[key].shape[1:])
@@ -94,11 +94,11 @@ class TestMPRAOracle(PublishedOracleConformance):
         return weights
 
     def test_the_output_width_is_read_from_the_weights(self, tmp_path):
-        path = self.published_file(tmp_path / "two.ckpt", self.spec_weights(outputs=2))
+        path = self.published_file(tmp_path / "two.ckpt", self.published_weights(outputs=2))
         assert load_oracle(path, ORACLE).predict(np.zeros((4, 200), dtype=np.int64)).shape == (4, 2)
 
     def test_a_checkpoint_for_another_length_is_refused_naming_the_key(self, tmp_path):
-        weights = self.spec_weights()
+        weights = self.published_weights()
         weights["fc4.weight"] = torch.zeros(512, 1024)  # a network for another length
         message = "shape mismatches ['fc4.weight: checkpoint (512, 1024) vs model (512, 1536)']"
         with pytest.raises(CheckpointError, match=re.escape(message)):

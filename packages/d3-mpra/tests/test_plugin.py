@@ -15,8 +15,9 @@ class TestMPRAPlugin(DatasetPluginConformance):
     research_conv_label_width: ClassVar[dict[str, int | None]] = {
         "transformer": 2,
         "conv": 3,
-    }  # SPEC §10 A: 2 in MPRA-Tran files
-    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 264, "conv": 264}  # SPEC §10 A
+    }  # docs/checkpoint-formats.md#research-checkpoints: 2 in MPRA-Tran files
+    # docs/checkpoint-formats.md#research-checkpoints
+    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 264, "conv": 264}
     paper_parameters: ClassVar[dict[str, int]] = {"transformer": 92_389_892, "conv": 13_378_860}
     lightning_module_name = "MPRAD3LightningModule"
     score_model_names: ClassVar[dict[str, str]] = {

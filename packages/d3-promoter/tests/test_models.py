@@ -77,8 +77,9 @@ def test_the_transformer_also_rejects_two_per_position_channels():
 @pytest.mark.parametrize(
     ("arch", "cls", "parameters"),
     [
-        ("transformer", PromoterTransformerScoreModel, 92_388_356),  # SPEC §6, S = 1
-        ("conv", PromoterConvScoreModel, 13_337_860),  # SPEC §7, Promoter
+        # docs/models.md#transformer (S = 1) and #convolutional (Promoter)
+        ("transformer", PromoterTransformerScoreModel, 92_388_356),
+        ("conv", PromoterConvScoreModel, 13_337_860),
     ],
 )
 def test_the_paper_preset_builds_the_spec_parameter_count(arch, cls, parameters):

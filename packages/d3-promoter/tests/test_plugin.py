@@ -13,7 +13,8 @@ class TestPromoterPlugin(DatasetPluginConformance):
     label_mode = "per_position"
     research_label_classes = 5
     research_conv_label_width: ClassVar[dict[str, int | None]] = {"transformer": None, "conv": None}
-    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 260, "conv": 260}  # SPEC §10 A
+    # docs/checkpoint-formats.md#research-checkpoints
+    research_ema_lengths: ClassVar[dict[str, int]] = {"transformer": 260, "conv": 260}
     paper_parameters: ClassVar[dict[str, int]] = {"transformer": 92_388_356, "conv": 13_337_860}
     paper_step_batch = 1  # 1024 bp: one sequence keeps the transformer's step within a few GB
     lightning_module_name = "PromoterD3LightningModule"

@@ -30,7 +30,7 @@ __all__ = ["CASES", "BenchCase", "main", "peak_rss_gib", "run_case", "sgemm_gflo
 
 @dataclass(frozen=True)
 class BenchCase:
-    """One model shape to measure; sizes are the paper's (SPEC section 8)."""
+    """One model shape to measure; sizes are the paper's (docs/models.md#dataset-variants)."""
 
     dataset: str
     arch: str

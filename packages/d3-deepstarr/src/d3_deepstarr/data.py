@@ -1,4 +1,5 @@
-"""The DeepSTARR data file (SPEC §11), declared: its keys, one-hot layout and description.
+"""The DeepSTARR data file (docs/data-formats.md), declared: its keys, one-hot layout and
+description.
 
 d3-core's `d3_core.data.hdf5.OneHotH5Layout` reads it: HDF5 with ``X_train|X_valid|X_test``
 (N, 4, 249) one-hot ((N, 249, 4) is read too) and ``Y_train|Y_valid|Y_test`` (N, 2) labels

@@ -11,7 +11,8 @@ __all__ = ["DeepSTARRConvScoreModel", "DeepSTARRTransformerScoreModel", "check_c
 
 
 class DeepSTARRTransformerScoreModel(DatasetVariant, TransformerScoreModel):
-    """D3-Tran for DeepSTARR (SPEC §8): the DDiT transformer with a global two-label signal.
+    """D3-Tran for DeepSTARR (docs/models.md#dataset-variants): the DDiT transformer with a global
+    two-label signal.
 
     The labels (B, 2) = (Dev, Hk) enter through ``vocab_embed.signal_embedding`` = Linear(2, H),
     added to every position's token embedding. At paper size (H 768, 12 blocks, 12 heads,
@@ -24,7 +25,8 @@ class DeepSTARRTransformerScoreModel(DatasetVariant, TransformerScoreModel):
 
 
 class DeepSTARRConvScoreModel(DatasetVariant, ConvScoreModel):
-    """D3-Conv for DeepSTARR (SPEC §8): the dilated CNN with a learned label channel.
+    """D3-Conv for DeepSTARR (docs/models.md#dataset-variants): the dilated CNN with a learned label
+    channel.
 
     The labels (B, 2) = (Dev, Hk) are mapped by ``label_emb`` = Linear(2, 249) → SiLU →
     Linear(249, 249) to one signal value per position, the fifth input channel beside the

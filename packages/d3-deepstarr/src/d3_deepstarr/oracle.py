@@ -1,4 +1,5 @@
-"""The DeepSTARR oracle (SPEC §12): the published CNN that predicts Dev and Hk enhancer activity.
+"""The DeepSTARR oracle (docs/oracles.md): the published CNN that predicts Dev and Hk enhancer
+activity.
 
 Layer names are those of the published checkpoint (a Lightning checkpoint whose ``state_dict``
 keys carry the prefix ``model.``), so it loads strictly by name. Every layer is built with its
@@ -66,10 +67,10 @@ class DeepSTARROracle(nn.Module):
 
 
 ORACLE = OracleSpec(
-    name="DeepSTARR CNN (SPEC §12)",
+    name="DeepSTARR CNN (docs/oracles.md)",
     build=DeepSTARROracle,
     output_names=("Dev", "Hk"),
     prefixes=("model.",),
-    recipe=OracleRecipe(),  # SPEC §12: MSE, Adam 2e-3, wd 1e-6, batch 128, plateau 0.1/10
+    recipe=OracleRecipe(),  # docs/oracles.md: MSE, Adam 2e-3, wd 1e-6, batch 128, plateau 0.1/10
 )
 """The DeepSTARR oracle declaration the plugin points to."""

@@ -1,7 +1,7 @@
 """Synthetic DeepSTARR data: enhancer motifs planted in random DNA, labels from a known rule.
 
-The file has the published layout (SPEC §11): HDF5 with ``X_train|X_valid|X_test`` (N, 4, 249)
-float32 one-hot and ``Y_train|Y_valid|Y_test`` (N, 2) float32 labels (Dev, Hk), so the data
+The file has the published layout (docs/data-formats.md): HDF5 with ``X_train|X_valid|X_test`` (N,
+4, 249) float32 one-hot and ``Y_train|Y_valid|Y_test`` (N, 2) float32 labels (Dev, Hk), so the data
 loader, training and sampling run on it unchanged.
 
 The rule. Background DNA is i.i.d. at 42 % GC. Each sequence receives, for each of eight

@@ -1,4 +1,5 @@
-"""The MPRA benchmark data file (SPEC §11), declared: its keys, one-hot layout and description.
+"""The MPRA benchmark data file (docs/data-formats.md), declared: its keys, one-hot layout and
+description.
 
 d3-core's `d3_core.data.hdf5.OneHotH5Layout` reads it: HDF5 with ``x_train|x_valid|x_test``
 (N, 200, 4) one-hot ((N, 4, 200) is read too) and ``y_train|y_valid|y_test`` (N, 3) labels

@@ -11,7 +11,8 @@ __all__ = ["MPRAConvScoreModel", "MPRATransformerScoreModel", "check_config_fits
 
 
 class MPRATransformerScoreModel(DatasetVariant, TransformerScoreModel):
-    """D3-Tran for MPRA (SPEC §8): the DDiT transformer with a global three-label signal.
+    """D3-Tran for MPRA (docs/models.md#dataset-variants): the DDiT transformer with a global
+    three-label signal.
 
     The labels (B, 3), one activity per cell line, enter through
     ``vocab_embed.signal_embedding`` = Linear(3, H), added to every position's token embedding.
@@ -25,7 +26,8 @@ class MPRATransformerScoreModel(DatasetVariant, TransformerScoreModel):
 
 
 class MPRAConvScoreModel(DatasetVariant, ConvScoreModel):
-    """D3-Conv for MPRA (SPEC §8): the dilated CNN with a learned label channel.
+    """D3-Conv for MPRA (docs/models.md#dataset-variants): the dilated CNN with a learned label
+    channel.
 
     The labels (B, 3) are mapped by ``label_emb`` = Linear(3, 200) → SiLU → Linear(200, 200) to
     one signal value per position, the fifth input channel beside the one-hot sequence. At paper

@@ -1,4 +1,5 @@
-"""The MPRA oracle (SPEC §12): the published dilated-residual CNN predicting three cell lines.
+"""The MPRA oracle (docs/oracles.md): the published dilated-residual CNN predicting three cell
+lines.
 
 Layer names are those of the published Lightning checkpoint (``state_dict`` keys under
 ``model.``), so it loads strictly by name; the output width is read from the checkpoint's
@@ -93,11 +94,11 @@ def _sizes(weights: dict[str, Tensor]) -> dict[str, int]:
 
 
 ORACLE = OracleSpec(
-    name="MPRA CNN (SPEC §12)",
+    name="MPRA CNN (docs/oracles.md)",
     build=MPRAOracle,
     output_names=("K562", "HepG2", "SK-N-SH"),
     prefixes=("model.",),
-    # SPEC §12 gives no training recipe for this oracle: DeepSTARR's, with lr 1e-3 and a
+    # docs/oracles.md gives no training recipe for this oracle: DeepSTARR's, with lr 1e-3 and a
     # shorter plateau.
     recipe=OracleRecipe(lr=1e-3, plateau_patience=5),
     published={"test_pearson": {"K562": 0.836, "HepG2": 0.836, "SK-N-SH": 0.831}},

@@ -1,8 +1,8 @@
 """Synthetic MPRA data: cell-type motifs planted in random DNA, labels from a known rule.
 
-The file has the paper benchmark's layout (SPEC §11): HDF5 with ``x_train|x_valid|x_test``
-(N, 200, 4) float32 one-hot and ``y_train|y_valid|y_test`` (N, 3) float32 labels (K562, HepG2,
-SK-N-SH), so the data loader, training and sampling run on it unchanged.
+The file has the paper benchmark's layout (docs/data-formats.md): HDF5 with
+``x_train|x_valid|x_test`` (N, 200, 4) float32 one-hot and ``y_train|y_valid|y_test`` (N, 3) float32
+labels (K562, HepG2, SK-N-SH), so the data loader, training and sampling run on it unchanged.
 
 The rule. Background DNA is i.i.d. at 42 % GC. Each sequence receives, for each of six
 motifs, 0, 1 or 2 copies (uniformly) at random non-overlapping places:

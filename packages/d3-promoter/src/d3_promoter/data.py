@@ -1,4 +1,5 @@
-"""Loads the Promoter NPZ file (SPEC §11) as train/valid/test datasets of tokens and CAGE tracks.
+"""Loads the Promoter NPZ file (docs/data-formats.md) as train/valid/test datasets of tokens and
+CAGE tracks.
 
 The published train split is about 88k windows, 2.2 GB as float32, so no split is ever read
 whole: an uncompressed member (``np.savez``) is memory-mapped in place inside the zip file, a
@@ -280,7 +281,8 @@ def _load_split(archive: np.lib.npyio.NpzFile, path: Path, key: str, source: str
 
 
 def load_data(path: str | os.PathLike) -> dict[str, TokenDataset]:
-    """Reads the Promoter NPZ file of SPEC §11 (the published file or `write_synthetic`'s).
+    """Reads the Promoter NPZ file of docs/data-formats.md (the published file or
+    `write_synthetic`'s).
 
     The file holds keys ``train``, ``valid`` and ``test``, each (N, 1024, 6) float32: channels
     0-3 one-hot A, C, G, T, channel 4 the CAGE signal on the TSS strand (the label), channel 5

@@ -37,7 +37,8 @@ def check_promoter_config(config: Any, model: str) -> None:
 
 
 class PromoterTransformerScoreModel(TransformerScoreModel):
-    """D3-Tran for Promoter (SPEC §6, §8): the CAGE track is embedded position by position.
+    """D3-Tran for Promoter (docs/models.md#transformer, docs/models.md#dataset-variants): the CAGE
+    track is embedded position by position.
 
     The label (B, 1024, 1) goes through ``vocab_embed.signal_embedding`` = Linear(1, H) at every
     position and is added to the token embedding there, rather than a global (B, S) label
@@ -59,7 +60,8 @@ class PromoterTransformerScoreModel(TransformerScoreModel):
 
 
 class PromoterConvScoreModel(ConvScoreModel):
-    """D3-Conv for Promoter (SPEC §7, §8): the CAGE track is the input's fifth channel itself.
+    """D3-Conv for Promoter (docs/models.md#convolutional, docs/models.md#dataset-variants): the
+    CAGE track is the input's fifth channel itself.
 
     The input is one-hot A, C, G, T (channels 0–3) with the label (B, 1024, 1) as channel 4, with
     no ``label_emb`` (DeepSTARR and MPRA map their global labels through one to make that

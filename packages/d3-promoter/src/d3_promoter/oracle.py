@@ -1,11 +1,12 @@
-"""The Promoter oracles: Sei, brought by the user (SPEC §12), and a small CNN that d3 trains.
+"""The Promoter oracles: Sei, brought by the user (docs/oracles.md), and a small CNN that d3 trains.
 
-The literature scores designed promoters with Sei's mean H3K4me3 prediction (SPEC §12, §14).
-Sei's weights carry an academic licence and are not distributed, so the plugin also declares a
-small CNN that ``d3 oracle train --dataset promoter`` fits to any Promoter file in minutes. It
-predicts one number per sequence, the promoter's activity: log(1 + the CAGE signal summed over the
-central 256 bp, positions 384-639, where the windows' start sites lie). ``d3 evaluate --oracle F``
-loads F as Sei when its keys are Sei's and as the small CNN otherwise; the report names which.
+The literature scores designed promoters with Sei's mean H3K4me3 prediction (docs/oracles.md,
+docs/metrics.md#published-numbers). Sei's weights carry an academic licence and are not distributed,
+so the plugin also declares a small CNN that ``d3 oracle train --dataset promoter`` fits to any
+Promoter file in minutes. It predicts one number per sequence, the promoter's activity: log(1 + the
+CAGE signal summed over the central 256 bp, positions 384-639, where the windows' start sites lie).
+``d3 evaluate --oracle F`` loads F as Sei when its keys are Sei's and as the small CNN otherwise;
+the report names which.
 """
 
 from __future__ import annotations

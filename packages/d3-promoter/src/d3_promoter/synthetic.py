@@ -59,7 +59,7 @@ PEAK_SHAPE = (0.25, 0.5, 1.0, 0.5, 0.25)  # weights at t - 2 ... t + 2
 SIZES = {
     "tiny": {"train": 64, "valid": 16, "test": 16},
     "small": {"train": 2_000, "valid": 250, "test": 250},
-    # The published file's split sizes (SPEC §11): 7,497 test windows.
+    # The published file's split sizes (docs/data-formats.md): 7,497 test windows.
     "full": {"train": 88_000, "valid": 3_400, "test": 7_497},
 }
 """Sequences per split of each ``size`` of `write_synthetic`."""

@@ -1,5 +1,5 @@
 """The earlier Lightning integration's files: a research checkpoint in a Lightning envelope
-(SPEC §10 C).
+(docs/checkpoint-formats.md#converted-lightning-checkpoints).
 
 Its ``state_dict`` holds the research model under ``score_model.`` (both towers) and the EMA list
 as ``ema.shadow_params``; ``hyper_parameters`` holds the research config as a pickled OmegaConf

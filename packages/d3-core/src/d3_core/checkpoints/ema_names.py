@@ -1,4 +1,4 @@
-"""Naming a positional EMA list through a checked key order (SPEC §10).
+"""Naming a positional EMA list through a checked key order (docs/checkpoint-formats.md).
 
 The research code and the d3-dna release store their EMA as ``shadow_params``: one tensor per
 trainable parameter, in the order the module registers them, with no names. `ema_by_name` gives

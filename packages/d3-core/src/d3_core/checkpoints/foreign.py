@@ -1,4 +1,5 @@
-"""A foreign checkpoint in d3's terms: its dataset, model sizes, noise and settings (SPEC §10).
+"""A foreign checkpoint in d3's terms: its dataset, model sizes, noise and settings
+(docs/checkpoint-formats.md).
 
 Shared by the formats of research, converted and d3-dna files (`d3_core.checkpoints.research`,
 `.converted`, `.packaged`); `plugin_for` by d3's own too (`d3_core.checkpoints.native`).
@@ -22,7 +23,8 @@ from d3_core.registry import (
     load_dataset_plugin,
 )
 
-RESEARCH_DILATIONS = (1, 1, 4, 16, 64)  # fixed in the research conv model (SPEC §7)
+# Fixed in the research conv model (docs/models.md#convolutional).
+RESEARCH_DILATIONS = (1, 1, 4, 16, 64)
 
 
 def strip_module_prefix(weights: dict[str, Tensor], notes: list[str]) -> dict[str, Tensor]:
@@ -130,7 +132,8 @@ def plugin_for(
 
 
 def research_noise(config: Any, notes: list[str]) -> dict[str, Any]:
-    """The geometric noise of a run's config (all D3 runs use it; SPEC §2)."""
+    """The geometric noise of a run's config (all D3 runs use it;
+    docs/method.md#noise-schedules)."""
     noise = config_value(config, "noise") or {}
     graph = str(config_value(config, "graph.type", "uniform")).lower()
     if graph != "uniform":

@@ -1,4 +1,5 @@
-"""The parameter layouts of the checkpoints users already have (SPEC §10), read strictly by name.
+"""The parameter layouts of the checkpoints users already have (docs/checkpoint-formats.md), read
+strictly by name.
 
 Two layouts exist outside d3:
 
@@ -37,8 +38,9 @@ __all__ = [
     "plain_config",
 ]
 
-# Groups of keys in the order the research module registers them (SPEC §10 A). A format is a
-# subsequence of these groups; each group is all-or-nothing.
+# Groups of keys in the order the research module registers them
+# (docs/checkpoint-formats.md#research-checkpoints). A format is a subsequence of these groups; each
+# group is all-or-nothing.
 RESEARCH_GROUPS = (
     "scale",
     "vocab_embed",
@@ -87,9 +89,10 @@ class Layout:
 
 
 RESEARCH_CONV_WIDTH = 256
-"""A constant of the research conv code (SPEC §10 A): its ``denses.k.dense`` take 256 inputs and
-its unused ``embed`` is 256 wide, whatever ``cond_dim`` the config gives the σ map. So a Tran
-file's dead conv tower has (256, 256) denses beside a σ map of width 128."""
+"""A constant of the research conv code (docs/checkpoint-formats.md#research-checkpoints): its
+``denses.k.dense`` take 256 inputs and its unused ``embed`` is 256 wide, whatever ``cond_dim`` the
+config gives the σ map. So a Tran file's dead conv tower has (256, 256) denses beside a σ map of
+width 128."""
 
 RESEARCH = Layout(
     "research checkpoint (both towers)",
@@ -98,13 +101,16 @@ RESEARCH = Layout(
     dense_input=RESEARCH_CONV_WIDTH,
     fourier_width=RESEARCH_CONV_WIDTH,
 )
-"""SPEC §10 A: ``embed`` only in DeepSTARR-Tran files, ``label_emb`` in DeepSTARR and MPRA."""
+"""docs/checkpoint-formats.md#research-checkpoints: ``embed`` only in DeepSTARR-Tran files,
+``label_emb`` in DeepSTARR and MPRA."""
 PACKAGED_TRANSFORMER = Layout("d3-dna transformer checkpoint", required=TRANSFORMER_GROUPS)
-"""SPEC §10 B, transformer: the research transformer tower with its ``label_embed`` table."""
+"""docs/checkpoint-formats.md#packaged-release-checkpoints, transformer: the research transformer
+tower with its ``label_embed`` table."""
 PACKAGED_CONV = Layout(
     "d3-dna conv checkpoint", required=("scale", *CONV_GROUPS[:1], "embed", *CONV_GROUPS[1:])
 )
-"""SPEC §10 B, conv: ``scale``, σ map, the unused ``embed``, the conv tower; no ``label_emb``."""
+"""docs/checkpoint-formats.md#packaged-release-checkpoints, conv: ``scale``, σ map, the unused
+``embed``, the conv tower; no ``label_emb``."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def _count(weights: Mapping[str, Tensor], pattern: str) -> int:
 
 
 def layout_sizes(weights: Mapping[str, Tensor]) -> dict[str, int]:
-    """The sizes a file's tensors imply (SPEC's paper sizes where a tensor is absent).
+    """The sizes a file's tensors imply (the paper sizes where a tensor is absent).
 
     Returns:
         ``vocab``, ``hidden``, ``signal``, ``cond``, ``features`` (σ features), ``head_dim``,
@@ -301,7 +307,8 @@ def check_layout(weights: Mapping[str, Tensor], layout: Layout, source: str) -> 
     ]
     if missing or unexpected or mismatched:
         raise CheckpointError(
-            f"{source} does not have the layout of a {layout.name} (SPEC §10): missing "
+            f"{source} does not have the layout of a {layout.name} "
+            f"(docs/checkpoint-formats.md): missing "
             f"{listing(missing)}; unexpected {listing(unexpected)}; shape mismatches "
             f"{listing(mismatched)}"
         )

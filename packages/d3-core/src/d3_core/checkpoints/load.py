@@ -7,13 +7,15 @@ order of `d3_core.checkpoints.registry.FORMATS`:
 * ``d3``: the Lightning ``.ckpt`` that `d3 train` writes (or `d3 convert`): plain data and
   tensors only, EMA by parameter name, the config, dataset, architecture and precision
   (`d3_core.checkpoints.native`).
-* ``research``: the published D3 code's ``checkpoint.pth`` (SPEC §10 A), alone or in its run
-  directory (``hydra/config.yaml`` beside ``checkpoints/``). Both towers, a positional EMA list
+* ``research``: the published D3 code's ``checkpoint.pth``
+  (docs/checkpoint-formats.md#research-checkpoints), alone or in its run directory
+  (``hydra/config.yaml`` beside ``checkpoints/``). Both towers, a positional EMA list
   (`d3_core.checkpoints.research`).
-* ``packaged``: the d3-dna release's Lightning ``.ckpt`` (SPEC §10 B;
-  `d3_core.checkpoints.packaged`).
-* ``converted``: the earlier Lightning integration's files (SPEC §10 C): a research checkpoint
-  in a Lightning envelope (`d3_core.checkpoints.converted`).
+* ``packaged``: the d3-dna release's Lightning ``.ckpt``
+  (docs/checkpoint-formats.md#packaged-release-checkpoints; `d3_core.checkpoints.packaged`).
+* ``converted``: the earlier Lightning integration's files
+  (docs/checkpoint-formats.md#converted-lightning-checkpoints): a research checkpoint in a Lightning
+  envelope (`d3_core.checkpoints.converted`).
 
 Files are opened with ``torch.load(weights_only=True)``, which cannot run code
 (`d3_core.checkpoints.safe_load`). The packaged and converted files store their configs as
@@ -22,7 +24,7 @@ hidden in a file: those load only with ``trusted=True`` (``--trust-checkpoint``)
 a file once gives a d3 file that loads safely.
 
 Every format is read strictly by name: a missing, unexpected or mis-shaped tensor is an error
-that lists them, and a positional EMA list is named through SPEC's key order before use
+that lists them, and a positional EMA list is named through the published key order before use
 (`d3_core.checkpoints.ema_names`). This module turns what a format read into a model.
 """
 

@@ -1,4 +1,5 @@
-"""The d3-dna release's Lightning ``.ckpt``, the "packaged" format (SPEC §10 B).
+"""The d3-dna release's Lightning ``.ckpt``, the "packaged" format
+(docs/checkpoint-formats.md#packaged-release-checkpoints).
 
 One tower (transformer or conv) under ``score_model.`` with its own unused tensors, a positional
 EMA list over that model's parameters, and the run's config as a pickled OmegaConf object (so the

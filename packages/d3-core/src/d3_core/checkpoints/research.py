@@ -1,4 +1,5 @@
-"""The published D3 code's ``checkpoint.pth`` and its run directory (SPEC §10 A).
+"""The published D3 code's ``checkpoint.pth`` and its run directory
+(docs/checkpoint-formats.md#research-checkpoints).
 
 A research file holds ``model`` (both towers, transformer and conv, whatever was trained, plus
 three tensors nothing uses) and ``ema`` (a positional ``shadow_params`` list). Its run directory
@@ -72,7 +73,8 @@ def research_config_for(run: Path) -> Path | None:
 
 
 def _research_weights_in(run: Path) -> Path | None:
-    """The weights of a research run directory, in SPEC §10 A's order of preference."""
+    """The weights of a research run directory, in docs/checkpoint-formats.md#research-checkpoints's
+    order of preference."""
     final = run / "checkpoints" / "checkpoint.pth"
     if final.is_file():
         return final
@@ -136,7 +138,8 @@ def _arch_in_path(path: Path) -> tuple[str, str] | None:
 def _research_arch(
     weights: dict[str, Tensor], config: Any, path: Path, asked: str | None
 ) -> tuple[str, str]:
-    """Which tower of a research file was trained, and the evidence, in SPEC §10 A's order.
+    """Which tower of a research file was trained, and the evidence, in
+    docs/checkpoint-formats.md#research-checkpoints's order.
 
     The first available of: what the caller asked, the run folder's name, ``cond_dim``. The
     transformer's adaLN weights (all exactly zero = never trained) are checked against it.
@@ -251,7 +254,8 @@ def from_research_layout(
         ema_decay=float(ema_meta.get("decay", cfg.training.ema_decay)),
         ema_updates=int(ema_meta.get("num_updates", 0)),
         step=step,
-        # SPEC §6: the research transformer ran its blocks under bfloat16 autocast (on GPU).
+        # docs/models.md#transformer: the research transformer ran its blocks under bfloat16
+        # autocast (on GPU).
         precision="bf16-mixed" if arch == "transformer" else "32-true",
         notes=notes,
         source_config=config,

@@ -1,4 +1,5 @@
-"""Which keys of a research or d3-dna checkpoint belong to which tower (SPEC §10 A).
+"""Which keys of a research or d3-dna checkpoint belong to which tower
+(docs/checkpoint-formats.md#research-checkpoints).
 
 Research files hold both towers, transformer and conv, whatever was trained; ``sigma_map`` is
 shared by both and three tensors (``scale``, ``label_embed``, ``embed``) are used by neither.

@@ -1,9 +1,9 @@
 """``d3 demo``: synthetic data → CPU-preset training → oracle → sampling for test labels → scores.
 
-The samples' conditional fidelity (SP-MSE, SPEC §13) is printed beside two baselines, real test
-sequences paired with shuffled labels and uniform random sequences, so that "the model follows
-the labels" is a measured statement. It is measured twice: by the dataset's oracle, trained here
-on the same synthetic data with its published recipe, and by the planted rule itself. Sampling
+The samples' conditional fidelity (SP-MSE, docs/metrics.md#metrics) is printed beside two baselines,
+real test sequences paired with shuffled labels and uniform random sequences, so that "the model
+follows the labels" is a measured statement. It is measured twice: by the dataset's oracle, trained
+here on the same synthetic data with its published recipe, and by the planted rule itself. Sampling
 is guided as `d3 sample` would be with that oracle (`d3_core.diffusion.guidance`): classifier-free
 guidance at the preset's weight and oracle guidance by the demo's oracle. The oracle's scores
 of guided samples are therefore optimistic; the planted rule, which nothing was tuned on, is

@@ -17,7 +17,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "oracle",
         help="the dataset's oracle: train one",
         description="Oracles score designed "
-        "sequences (SPEC §12). Published weights load directly in `d3 evaluate --oracle`.",
+        "sequences (docs/oracles.md). Published weights load directly in `d3 evaluate --oracle`.",
     )
     actions = oracle.add_subparsers(dest="action", required=True, metavar="ACTION")
     train = actions.add_parser(

@@ -21,7 +21,7 @@ PRESETS = ("cpu", "paper")
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
 """``training.precision`` values. ``auto`` is the per-architecture policy of
 `resolve_precision`; half precision (fp16) is not offered: its loss scaling clips unscaled
-gradients and SPEC §4 keeps the loss out of half precision."""
+gradients and docs/method.md#score-entropy-loss keeps the loss out of half precision."""
 
 _MODEL_KEYS_FROM_DATASET = ("length", "signal_dim", "label_mode")
 
@@ -39,7 +39,7 @@ class DatasetSection:
 
 @dataclass
 class NoiseSection:
-    """Noise schedule (SPEC §2); D3 uses geometric noise from 1e-4 to 20."""
+    """Noise schedule (docs/method.md#noise-schedules); D3 uses geometric noise from 1e-4 to 20."""
 
     type: str = "geometric"
     sigma_min: float = 1e-4
@@ -48,14 +48,14 @@ class NoiseSection:
 
 @dataclass
 class GraphSection:
-    """Transition graph (SPEC §3); D3 uses the uniform graph."""
+    """Transition graph (docs/method.md#transition-graphs); D3 uses the uniform graph."""
 
     type: str = "uniform"
 
 
 @dataclass
 class TrainingSection:
-    """Optimisation (SPEC §8); defaults are the research configs'."""
+    """Optimisation (docs/models.md#dataset-variants); defaults are the research configs'."""
 
     batch_size: int = 256  # global: split over all processes
     micro_batch: int | None = None  # sequences per forward/backward; None = whole batch
@@ -90,7 +90,7 @@ class TrainingSection:
 
 @dataclass
 class SamplingSection:
-    """Defaults of `d3 sample` (SPEC §5)."""
+    """Defaults of `d3 sample` (docs/method.md#sampling)."""
 
     predictor: str = "analytic"
     steps: int = 128

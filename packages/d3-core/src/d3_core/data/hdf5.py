@@ -1,10 +1,10 @@
 """One-hot HDF5 split files: a dataset declares its keys, layout and format, d3-core reads them.
 
 Owns `OneHotH5Layout`, the declaration of a dataset file that holds its train, valid and test
-splits as one-hot sequences and global labels (DeepSTARR's and MPRA's published layouts, SPEC
-§11), and its reader: it checks that the file exists and is HDF5, opens it with h5py and reads
-the splits with `d3_core.data.splits.read_onehot_splits`. h5py is imported only when a file is
-opened, so importing this module does not import it.
+splits as one-hot sequences and global labels (DeepSTARR's and MPRA's published layouts,
+docs/data-formats.md), and its reader: it checks that the file exists and is HDF5, opens it with
+h5py and reads the splits with `d3_core.data.splits.read_onehot_splits`. h5py is imported only when
+a file is opened, so importing this module does not import it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class OneHotH5Layout:
 
         Sequences are stored one-hot in `layout` (its transpose is read too) and converted to
         tokens in chunks, so no float copy of a whole split is made. Labels are used as stored
-        (SPEC §11: no standardisation); a ``label_names`` attribute of the file names them.
+        (docs/data-formats.md: no standardisation); a ``label_names`` attribute of the file names
+        them.
 
         Args:
             path: The HDF5 file.

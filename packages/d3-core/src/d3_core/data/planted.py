@@ -2,9 +2,10 @@
 
 Owns `PlantedMotifData`, which joins a dataset's `d3_core.data.synthetic.MotifRule`, its table
 of split sizes and its file declaration (`d3_core.data.hdf5.OneHotH5Layout`) into the three
-functions a dataset plugin points to: ``write_synthetic`` (a file in the real layout, SPEC §11),
-``ground_truth`` (the rule's noise-free labels of any tokens) and ``synthetic_split`` (one
-split's draw). Also `planted_sizes`, the ``tiny``/``small``/``full`` table those datasets share.
+functions a dataset plugin points to: ``write_synthetic`` (a file in the real layout,
+docs/data-formats.md), ``ground_truth`` (the rule's noise-free labels of any tokens) and
+``synthetic_split`` (one split's draw). Also `planted_sizes`, the ``tiny``/``small``/``full`` table
+those datasets share.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Transition graphs of the forward process: uniform (D3) and absorbing (SEDD), SPEC section 3.
+"""Transition graphs of the forward process: uniform (D3) and absorbing (SEDD),
+docs/method.md#transition-graphs.
 
 A graph is a continuous-time Markov chain on `num_states` token states with rate matrix Q
 (rows sum to zero). Conventions, shared by every method:
@@ -54,7 +55,8 @@ class Graph(abc.ABC):
 
     @abc.abstractmethod
     def staggered_score(self, score: torch.Tensor, dsigma: torch.Tensor) -> torch.Tensor:
-        """exp(-dsigma Q)^T s per token: the score moved back by `dsigma` (SPEC section 3)."""
+        """exp(-dsigma Q)^T s per token: the score moved back by `dsigma`
+        (docs/method.md#transition-graphs)."""
 
     @abc.abstractmethod
     def sample_limit(
@@ -66,7 +68,8 @@ class Graph(abc.ABC):
     def score_entropy(
         self, log_score: torch.Tensor, sigma: torch.Tensor, x: torch.Tensor, x0: torch.Tensor
     ) -> torch.Tensor:
-        """Denoising score entropy per token (SPEC section 4), >= 0, zero at the true ratios.
+        """Denoising score entropy per token (docs/method.md#score-entropy-loss), >= 0, zero at the
+        true ratios.
 
         Args:
             log_score: (..., num_states) model log-scores at the noised tokens `x`.

@@ -1,7 +1,7 @@
 """Guidance for score-entropy samplers: classifier-free and oracle (predictor) guidance.
 
 Both act on the concrete score. A reverse step of the uniform graph moves position l from x_l
-to y at the rate R(x -> y) = s_y(x) Q(y, x_l) sigma'(t) (SPEC §5), where
+to y at the rate R(x -> y) = s_y(x) Q(y, x_l) sigma'(t) (docs/method.md#sampling), where
 s_y(x) = p_t(y) / p_t(x) is the score of the single-base neighbour y. Tilting the target
 distribution by a positive factor tilts every neighbour ratio by the factor's ratio, so guidance
 is a transform of the score function and works unchanged in every predictor (Euler, analytic),

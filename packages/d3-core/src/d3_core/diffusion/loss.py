@@ -1,4 +1,5 @@
-"""Diffusion-weighted denoising score entropy, the SEDD training loss (SPEC section 4)."""
+"""Diffusion-weighted denoising score entropy, the SEDD training loss
+(docs/method.md#score-entropy-loss)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def loss_dtype_for(device: torch.device) -> torch.dtype:
     """float64 where the device has it: the entropy's constant term cancels badly in float32
-    at sigma ~ 1e-4 (SPEC section 4). The tensors are (B, L, V), so the cost is negligible."""
+    at sigma ~ 1e-4 (docs/method.md#score-entropy-loss). The tensors are (B, L, V), so the cost is
+    negligible."""
     return torch.float32 if device.type == "mps" else torch.float64
 
 

@@ -1,4 +1,4 @@
-"""Noise schedules sigma(t) of the forward diffusion (SPEC section 2)."""
+"""Noise schedules sigma(t) of the forward diffusion (docs/method.md#noise-schedules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reverse-time samplers: Euler and analytic tau-leaping with a final denoiser (SPEC section 5).
+"""Reverse-time samplers: Euler and analytic tau-leaping with a final denoiser
+(docs/method.md#sampling).
 
 Every sampler shares one leading signature, `(score_fn, x, labels, *, graph, noise, ...)`: it
 starts from tokens `x` (usually drawn from the graph's limit distribution), calls `score_fn`

@@ -1,10 +1,12 @@
-"""Scoring designed sequences against the real ones they were designed to match (SPEC §13).
+"""Scoring designed sequences against the real ones they were designed to match
+(docs/metrics.md#metrics).
 
 A scorer maps tokens (N, L) to predictions (N, F): a dataset's oracle, or on synthetic data its
 planted rule. `conditional_fidelity` compares the scores of generated and real sequences paired
 by label, beside two baselines that bracket it: real test sequences paired with shuffled labels
 (what ignoring the labels costs) and uniform random sequences (what ignoring the data costs).
-`Reference` and `set_metrics` are the per-set metrics ``d3 evaluate`` reports (`d3_core.evaluation.run`).
+`Reference` and `set_metrics` are the per-set metrics ``d3 evaluate`` reports
+(`d3_core.evaluation.run`).
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ class Reference:
 
 
 def set_metrics(reference: Reference, tokens: np.ndarray, *, paired: bool) -> dict[str, float]:
-    """Every SPEC §13 metric of one set of sequences against the reference, as a flat dict.
+    """Every metric of docs/metrics.md of one set of sequences against the reference, as a flat
+    dict.
 
     Args:
         reference: The real test set and how to score it.

@@ -1,4 +1,4 @@
-"""Metrics of designed sequences (SPEC §13); every function takes plain arrays."""
+"""Metrics of designed sequences (docs/metrics.md#metrics); every function takes plain arrays."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def ks_statistic(real: np.ndarray, generated: np.ndarray) -> dict[str, Any]:
-    """Two-sample Kolmogorov–Smirnov statistic per output, and their mean (SPEC §13).
+    """Two-sample Kolmogorov–Smirnov statistic per output, and their mean
+    (docs/metrics.md#metrics).
 
     Args:
         real: (N, F) predictions for real sequences.
@@ -90,7 +91,7 @@ def _tokens(tokens: np.ndarray, name: str) -> np.ndarray:
 
 
 def kmer_spectrum(tokens: np.ndarray, k: int, *, chunk: int = 4096) -> np.ndarray:
-    """Pooled forward-strand k-mer counts of a set of sequences (SPEC §13).
+    """Pooled forward-strand k-mer counts of a set of sequences (docs/metrics.md#metrics).
 
     Args:
         tokens: (N, L) tokens, A, C, G, T = 0..3.
@@ -180,7 +181,7 @@ def max_identity(
 
 def memorisation(generated: np.ndarray, train: np.ndarray, **kwargs: Any) -> dict[str, Any]:
     """For each generated sequence, the largest fraction of positions identical to any training
-    sequence (SPEC §13); summarised as mean, max and the fraction of exact copies."""
+    sequence (docs/metrics.md#metrics); summarised as mean, max and the fraction of exact copies."""
     counts = max_identity(generated, train, **kwargs)
     fraction = counts / np.asarray(generated).shape[1]
     return {"mean": float(fraction.mean()), "max": float(fraction.max()),
@@ -190,7 +191,7 @@ def memorisation(generated: np.ndarray, train: np.ndarray, **kwargs: Any) -> dic
 
 def diversity(generated: np.ndarray, **kwargs: Any) -> float:
     """Mean nearest-neighbour identity inside a set (each sequence's best match among the others),
-    as a fraction of positions (SPEC §13); lower is more diverse."""
+    as a fraction of positions (docs/metrics.md#metrics); lower is more diverse."""
     generated = _tokens(generated, "generated")
     if len(generated) < 2:
         raise D3InputError("diversity needs at least two sequences")
@@ -211,7 +212,8 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _discriminator(length: int) -> Any:
-    """SPEC §13's small CNN: three conv stages (64, 96, 128 filters), a dense layer of 256."""
+    """docs/metrics.md#metrics's small CNN: three conv stages (64, 96, 128 filters), a dense layer
+    of 256."""
     from torch import nn
 
     layers, channels = [], 4
@@ -235,7 +237,7 @@ def discriminability(
     lr: float = 1e-3,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """How well a small CNN tells real (1) from generated (0) sequences (SPEC §13).
+    """How well a small CNN tells real (1) from generated (0) sequences (docs/metrics.md#metrics).
 
     Both sets are split 70/10/20 at random (seeded, each class on its own); the CNN trains with
     Adam on the 70 % and stops when the 10 % validation loss has not improved for `patience`

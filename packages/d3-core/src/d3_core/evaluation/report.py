@@ -65,7 +65,7 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
     samples, baselines = metrics["samples"], metrics["baselines"]
     replicates = metrics["parameters"]["replicates"]
     lines = [
-        "## Metrics (SPEC §13)",
+        "## Metrics (docs/metrics.md#metrics)",
         "",
         f"Samples: mean ± sd over {replicates} replicate(s). Floor: real validation sequences "
         "against the real test set. Ceiling: uniform random sequences."

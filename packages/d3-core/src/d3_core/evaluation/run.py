@@ -1,4 +1,5 @@
-"""``d3 evaluate`` as a function: sample or read designs, score them, write the report (SPEC §13).
+"""``d3 evaluate`` as a function: sample or read designs, score them, write the report
+(docs/metrics.md#metrics).
 
 `evaluate_run` takes an `EvaluateRequest`; it draws (or reads) the sets, scores them with
 `d3_core.evaluation.fidelity` against the test split and its baselines, and writes
@@ -87,10 +88,10 @@ def evaluate_run(
     the report says). ``guidance_sweep`` samples once more per weight and reports SP-MSE,
     Pearson r, diversity and memorisation per weight (`d3_core.evaluation.sweep`).
 
-    Every metric of SPEC §13 is computed for each sample set (sampling seeds ``seed + r``) and
-    summarised as mean and sd, beside three baselines: real test sequences with shuffled labels
-    (SP-MSE), real validation sequences (the floor of the unpaired metrics) and uniform random
-    sequences (the ceiling).
+    Every metric of docs/metrics.md#metrics is computed for each sample set (sampling seeds
+    ``seed + r``) and summarised as mean and sd, beside three baselines: real test sequences with
+    shuffled labels (SP-MSE), real validation sequences (the floor of the unpaired metrics) and uniform
+    random sequences (the ceiling).
 
     Args:
         request: What to evaluate; or give its fields as keyword `options` instead.
@@ -252,8 +253,8 @@ def _score(
     if request.ground_truth:
         truth = plugin.load("ground_truth")
         scorers["ground_truth"] = (lambda tokens: np.asarray(truth(tokens)), label_names)
-    say(f"scoring with {' and '.join(scorers)}: every SPEC §13 metric, {len(sets)} set(s) and "
-        f"three baselines")  # fmt: skip
+    say(f"scoring with {' and '.join(scorers)}: every metric of docs/metrics.md, "
+        f"{len(sets)} set(s) and three baselines")  # fmt: skip
     reference = Reference(
         real=real, labels=labels, train=splits["train"].tokens.numpy(), scorers=scorers,
         kmer=kmer, discriminator=request.discriminator and n >= 20, seed=seed, requested=requested,
@@ -281,7 +282,8 @@ def _score(
             "js": "Jensen-Shannon distance (sqrt of the divergence, natural log) of pooled "
             "forward-strand k-mer counts",
             "ks": "two-sample KS statistic of scorer outputs, mean over outputs",
-            "auroc": "SPEC §13 CNN (conv 64/96/128, dense 256), 70/10/20 split, early stopping "
+            "auroc": "the discriminator CNN of docs/metrics.md (conv 64/96/128, dense 256), "
+            "70/10/20 split, early stopping "
             f"(patience 3, at most 30 epochs), seed {seed}"
             if reference.discriminator
             else "not computed",

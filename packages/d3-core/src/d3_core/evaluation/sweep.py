@@ -3,7 +3,7 @@
 Guidance trades diversity for fidelity: stronger weights hit the requested activity more
 closely and, past some point, make the designs alike or copy training sequences. The sweep
 samples the same test labels at each weight and reports, per weight, SP-MSE and Pearson r per
-scorer, diversity and memorisation (SPEC §13), as a table and a figure.
+scorer, diversity and memorisation (docs/metrics.md#metrics), as a table and a figure.
 """
 
 from __future__ import annotations

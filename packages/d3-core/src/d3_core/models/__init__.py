@@ -21,7 +21,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameter elements of model (buffers excluded).
 
     Works on models built on the ``meta`` device. Every parameter of our score models is used by
-    the forward pass, so this equals SPEC's "parameters used by the forward pass".
+    the forward pass, so this equals the published "parameters used by the forward pass".
 
     Args:
         model: Any module.

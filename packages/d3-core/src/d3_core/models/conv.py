@@ -1,9 +1,10 @@
 """Convolutional score model ("D3-Conv"): dilated residual 1-D convolutions conditioned on σ.
 
-Parameter names and shapes follow SPEC §7 and §10 A so that research checkpoints load by name.
-One deliberate difference from the research model: the log-score at the current token is set to
-0, as in the transformer; the research model left that entry untrained, and it leaked into the
-analytic sampling and denoising steps.
+Parameter names and shapes follow docs/models.md#convolutional and
+docs/checkpoint-formats.md#research-checkpoints so that research checkpoints load by name. One
+deliberate difference from the research model: the log-score at the current token is set to 0, as in
+the transformer; the research model left that entry untrained, and it leaked into the analytic
+sampling and denoising steps.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from d3_core.models.layers import (
 
 @dataclass(frozen=True)
 class ConvConfig:
-    """Sizes of the convolutional score model; defaults are the research code's (SPEC §7).
+    """Sizes of the convolutional score model; defaults are the research code's
+    (docs/models.md#convolutional).
 
     Attributes:
         length: Sequence length L; "global" labels are mapped to one value per position.
@@ -127,7 +129,8 @@ class Dense(nn.Module):
 
 
 class ConvScoreModel(ScoreModel):
-    """Dilated residual CNN score network: tokens, labels and σ to log-scores (SPEC §7).
+    """Dilated residual CNN score network: tokens, labels and σ to log-scores
+    (docs/models.md#convolutional).
 
     Call as ``model(tokens, labels, sigma)`` or with the research convention
     ``model(tokens, labels, train, sigma)`` (the ``train`` flag is ignored).
@@ -168,7 +171,7 @@ class ConvScoreModel(ScoreModel):
 
     def score(self, tokens: Tensor, labels: Tensor, sigma: Tensor) -> Tensor:
         """Log-scores (B, L, V) on checked inputs; the current token's entry is 0 (the research
-        model left it unmasked; SPEC §7)."""
+        model left it unmasked; docs/models.md#convolutional)."""
         cfg = self.config
         dtype = self.linear.weight.dtype
         states = torch.arange(cfg.vocab_size, device=tokens.device)

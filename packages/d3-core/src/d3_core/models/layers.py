@@ -24,13 +24,15 @@ from d3_core.models.base import (  # noqa: F401
     split_null_labels,
 )
 
-SIGMA_FEATURES = 256  # width of the sinusoidal σ features (SPEC §6.2); fixed by the checkpoints
-SIGMA_MAX_PERIOD = 10_000.0  # longest sinusoid period of the σ features (SPEC §6.2)
-ROTARY_BASE = 10_000.0  # rotary frequency base (SPEC §6.3)
+# docs/models.md#transformer: the width of the sinusoidal σ features (fixed by the checkpoints),
+# their longest period, and the rotary frequency base.
+SIGMA_FEATURES = 256
+SIGMA_MAX_PERIOD = 10_000.0
+ROTARY_BASE = 10_000.0
 
 
 class SigmaEmbedding(nn.Module):
-    """Embed the raw total noise σ into a conditioning vector (SPEC §6.2).
+    """Embed the raw total noise σ into a conditioning vector (docs/models.md#transformer).
 
     Sinusoidal features of σ itself (not log σ), cosines first, followed by ``mlp`` =
     Linear(256, C) → SiLU → Linear(C, C). Parents register it as ``sigma_map`` and apply one
@@ -74,7 +76,8 @@ class LabelConditioning(nn.Module):
     modulation (adaLN, or the conv blocks' ``denses``) sees the label. With ``null_label``,
     the learned ``null_embedding`` (C,) stands in for null (all-NaN) label rows.
 
-    Not part of the research models (SPEC §6/§7); the CPU presets use it.
+    Not part of the research models (docs/models.md#transformer/docs/models.md#convolutional); the
+    CPU presets use it.
     """
 
     def __init__(self, signal_dim: int, cond_dim: int, null_label: bool) -> None:
@@ -129,7 +132,7 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
 
 
 class Rotary(nn.Module):
-    """Rotary position tables for GPT-NeoX rotate-half embeddings (SPEC §6.3).
+    """Rotary position tables for GPT-NeoX rotate-half embeddings (docs/models.md#transformer).
 
     Holds only the ``inv_freq`` buffer, 1/base^(2i/head_dim) for i < head_dim/2, so that the
     state dict matches the research checkpoints. The cos/sin tables are cached on the module per

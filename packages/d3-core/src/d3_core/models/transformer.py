@@ -1,7 +1,8 @@
 """Transformer score model (DDiT, "D3-Tran"): adaLN-conditioned blocks with rotary attention.
 
-Parameter names and shapes follow SPEC §6 and §10 A exactly so that research checkpoints load by
-name; the unused research parameters (``scale``, ``label_embed``) are not built.
+Parameter names and shapes follow docs/models.md#transformer and
+docs/checkpoint-formats.md#research-checkpoints exactly so that research checkpoints load by name;
+the unused research parameters (``scale``, ``label_embed``) are not built.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ CHECKPOINTING_MODES = ("none", "blocks", "selective")
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Sizes of the transformer score model; defaults are the paper's (SPEC §6).
+    """Sizes of the transformer score model; defaults are the paper's (docs/models.md#transformer).
 
     Attributes:
         length: Sequence length L (249 DeepSTARR, 200 MPRA, 1024 promoter).
@@ -165,7 +166,7 @@ class TransformerConfig:
 
 
 class VocabEmbedding(nn.Module):
-    """Token embedding plus a linear embedding of the labels (SPEC §6.1).
+    """Token embedding plus a linear embedding of the labels (docs/models.md#transformer).
 
     With ``null_label``, a learned ``null_signal`` (H,) stands in for the label embedding of
     null (all-NaN) label rows: the unconditional model of classifier-free guidance.
@@ -196,7 +197,8 @@ class VocabEmbedding(nn.Module):
 
 
 class DDiTBlock(nn.Module):
-    """Pre-norm transformer block with adaLN modulation and gated residuals (SPEC §6.4)."""
+    """Pre-norm transformer block with adaLN modulation and gated residuals
+    (docs/models.md#transformer)."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
@@ -257,7 +259,7 @@ class DDiTBlock(nn.Module):
 
 
 class OutputLayer(nn.Module):
-    """Final adaLN-modulated norm and projection to V log-scores (SPEC §6.5)."""
+    """Final adaLN-modulated norm and projection to V log-scores (docs/models.md#transformer)."""
 
     def __init__(self, hidden_size: int, vocab_size: int, cond_dim: int) -> None:
         super().__init__()
@@ -306,7 +308,7 @@ def _keep_narrow_matmuls(
 
 
 class TransformerScoreModel(ScoreModel):
-    """DDiT score network: tokens, labels and σ to log-scores (SPEC §6).
+    """DDiT score network: tokens, labels and σ to log-scores (docs/models.md#transformer).
 
     Call as ``model(tokens, labels, sigma)`` or with the research convention
     ``model(tokens, labels, train, sigma)`` (the ``train`` flag is ignored; use ``.train()``).

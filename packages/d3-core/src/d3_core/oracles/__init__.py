@@ -1,4 +1,4 @@
-"""Oracles: the activity predictors that score designed sequences (SPEC §12).
+"""Oracles: the activity predictors that score designed sequences (docs/oracles.md).
 
 A dataset package declares its oracle as an `OracleSpec` (`d3_core.oracles.spec`: the network,
 its output names, the key prefixes of published checkpoints, the published training recipe).

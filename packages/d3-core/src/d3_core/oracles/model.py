@@ -1,7 +1,8 @@
 """Running and loading oracles: `Oracle` predicts in batches on tokens; `load_oracle` reads a
-published or d3-trained checkpoint strictly by name (SPEC §12).
+published or d3-trained checkpoint strictly by name (docs/oracles.md).
 
-An oracle takes one-hot float (N, 4, L) sequences (SPEC §1) and returns (N, F) predictions.
+An oracle takes one-hot float (N, 4, L) sequences (docs/method.md#sequences-and-tokens) and returns
+(N, F) predictions.
 """
 
 from __future__ import annotations

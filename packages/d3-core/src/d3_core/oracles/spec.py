@@ -1,5 +1,5 @@
 """How a dataset package declares its oracle: `OracleSpec` (network, outputs, checkpoint key
-prefixes) and `OracleRecipe` (the published training recipe), SPEC §12."""
+prefixes) and `OracleRecipe` (the published training recipe), docs/oracles.md."""
 
 from __future__ import annotations
 

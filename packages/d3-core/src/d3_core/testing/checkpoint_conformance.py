@@ -1,7 +1,8 @@
-"""The checkpoint half of the conformance tests: every file a user already has (SPEC §10).
+"""The checkpoint half of the conformance tests: every file a user already has
+(docs/checkpoint-formats.md).
 
-`d3_core.testing.conformance.DatasetPluginConformance` inherits these tests, so every dataset package runs
-them against its research, d3-dna and converted checkpoints of both architectures.
+`d3_core.testing.conformance.DatasetPluginConformance` inherits these tests, so every dataset
+package runs them against its research, d3-dna and converted checkpoints of both architectures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from d3_core.registry import DatasetPlugin, get_model_class_for_dataset
 
 
 class CheckpointConformance:
-    """Reading the dataset's research, d3-dna and converted checkpoints; see `d3_core.testing.conformance`.
+    """Reading the dataset's research, d3-dna and converted checkpoints; see
+    `d3_core.testing.conformance`.
 
     The subclass sets ``name`` and ``sequence_length``, provides ``load_plugin`` and declares
     the published files' quirks below.
@@ -23,7 +25,8 @@ class CheckpointConformance:
     name: ClassVar[str]
     sequence_length: ClassVar[int]
 
-    # What the published research checkpoints of this dataset hold (SPEC §10 A).
+    # What the published research checkpoints of this dataset hold
+    # (docs/checkpoint-formats.md#research-checkpoints).
     research_label_classes: ClassVar[int]
     """Rows of the unused ``label_embed.embedding_table`` (n_cls + 1)."""
     research_fourier_embed: ClassVar[tuple[str, ...]] = ()
@@ -37,7 +40,8 @@ class CheckpointConformance:
     def load_plugin(cls) -> DatasetPlugin:
         raise NotImplementedError
 
-    # -- checkpoints users already have (SPEC §10) ------------------------------------------
+    # -- checkpoints users already have (docs/checkpoint-formats.md)
+    # ------------------------------------------
 
     @classmethod
     def _research_file(cls, tmp_path, arch: str, **sizes: Any):
@@ -123,8 +127,9 @@ class CheckpointConformance:
 
     @pytest.mark.parametrize("arch", ["transformer", "conv"])
     def test_a_paper_size_research_file_has_spec_layout_and_fits_the_paper_model(self, arch):
-        """SPEC §10 A's table at paper size passes d3's layout check with every shape, and its
-        trained tower is exactly d3's paper model (names and shapes)."""
+        """docs/checkpoint-formats.md#research-checkpoints's table at paper size passes d3's layout
+        check with every shape, and its trained tower is exactly d3's paper model (names and
+        shapes)."""
         import torch
 
         from d3_core.checkpoints import layouts, towers
@@ -157,8 +162,8 @@ class CheckpointConformance:
     @pytest.mark.parametrize("arch", ["transformer", "conv"])
     def test_a_research_run_reproduces_the_research_model_through_every_path(self, tmp_path, arch):
         """Research run, its earlier-Lightning conversion and its `d3 convert` output all give the
-        research forward pass's log-scores (SPEC §6/§7 on the file's EMA tensors), and
-        `d3 sample` designs from the research run."""
+        research forward pass's log-scores (docs/models.md#transformer/docs/models.md#convolutional
+        on the file's EMA tensors), and `d3 sample` designs from the research run."""
         import numpy as np
         import torch
 

@@ -1,12 +1,12 @@
 """Writers of the checkpoint files users already have, for tests: research, d3-dna, converted.
 
-Every file is written from SPEC §10's key tables (`d3_core.testing.key_tables`: names, shapes,
-order, which entries are in the EMA list), not from d3's modules or readers.
+Every file is written from docs/checkpoint-formats.md's key tables (`d3_core.testing.key_tables`:
+names, shapes, order, which entries are in the EMA list), not from d3's modules or readers.
 
 A research file is "trained" the way a real one is: only the trained tower (and the shared σ map)
 moves away from its initial values, so the other tower's adaLN weights stay exactly zero, and its
-EMA list differs from the raw weights wherever training happened. `d3_core.testing.reference` computes
-what the research code would from such a file's tensors.
+EMA list differs from the raw weights wherever training happened. `d3_core.testing.reference`
+computes what the research code would from such a file's tensors.
 """
 
 from __future__ import annotations
@@ -177,8 +177,9 @@ def write_research(
 
 
 def write_converted(source: ResearchFile, path: str | Path, *, dataset: str, arch: str) -> Path:
-    """Wraps a research file as the earlier Lightning integration's converter did (SPEC §10 C):
-    both towers under ``score_model.``, the EMA flattened, the research config as a DictConfig."""
+    """Wraps a research file as the earlier Lightning integration's converter did
+    (docs/checkpoint-formats.md#converted-lightning-checkpoints): both towers under
+    ``score_model.``, the EMA flattened, the research config as a DictConfig."""
     path = Path(path)
     research = torch.load(source.path, weights_only=True)
     state_dict = {f"score_model.{k}": v for k, v in research["model"].items()}
@@ -212,8 +213,9 @@ def write_packaged(
     seed: int = 0,
     step: int = 777,
 ) -> ResearchFile:
-    """Writes a d3-dna release ``.ckpt`` (SPEC §10 B): one tower, ``cond_dim`` 128, the EMA list
-    aligned with that model's parameters, an OmegaConf DictConfig as hyper-parameters."""
+    """Writes a d3-dna release ``.ckpt`` (docs/checkpoint-formats.md#packaged-release-checkpoints):
+    one tower, ``cond_dim`` 128, the EMA list aligned with that model's parameters, an OmegaConf
+    DictConfig as hyper-parameters."""
     path = Path(path)
     transformer = arch == "transformer"
     table = packaged_key_table(

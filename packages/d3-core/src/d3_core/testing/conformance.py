@@ -161,7 +161,8 @@ class DatasetPluginConformance(CheckpointConformance):
     # -- the paper-size model trains on CPU ---------------------------------------------------
 
     paper_parameters: ClassVar[dict[str, int]]
-    """Parameters of the paper preset's score model per architecture (SPEC §6, §7)."""
+    """Parameters of the paper preset's score model per architecture (docs/models.md#transformer,
+    docs/models.md#convolutional)."""
     paper_step_batch: ClassVar[int] = 2
     """Sequences in the paper-size training step (one micro-batch each)."""
 

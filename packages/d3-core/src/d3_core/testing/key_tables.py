@@ -1,13 +1,16 @@
-"""SPEC §10's key tables: every entry of the checkpoint files users already have, in order.
+"""docs/checkpoint-formats.md's key tables: every entry of the checkpoint files users already have,
+in order.
 
-`research_key_table` is SPEC §10 A (a research ``checkpoint.pth``, both towers),
-`packaged_key_table` SPEC §10 B (a d3-dna ``.ckpt``, one tower); each entry has its name, shape
-and whether it is in the positional EMA list. They are transcribed from SPEC, not derived from
-d3's modules or readers, so tests written from them can catch d3's mistakes. Research constants
-stand as the research code writes them, whatever the config says: the conv tower's
-``denses.k.dense`` take 256 inputs in every file (`RESEARCH_DENSE_INPUT`), DeepSTARR-Tran's unused
-``embed`` is (128,), (256, 256), (256,), and ``cond_dim`` is 128 in Tran files and 256 in Conv
-files. `PAPER_LAYOUTS` lists the six published dataset × architecture layouts at paper size.
+`research_key_table` is docs/checkpoint-formats.md#research-checkpoints (a research
+``checkpoint.pth``, both towers), `packaged_key_table`
+docs/checkpoint-formats.md#packaged-release-checkpoints (a d3-dna ``.ckpt``, one tower); each entry
+has its name, shape and whether it is in the positional EMA list. They are transcribed from
+docs/checkpoint-formats.md, not derived from d3's modules or readers, so tests written from them can
+catch d3's mistakes. Research constants stand as the research code writes them, whatever the config
+says: the conv tower's ``denses.k.dense`` take 256 inputs in every file (`RESEARCH_DENSE_INPUT`),
+DeepSTARR-Tran's unused ``embed`` is (128,), (256, 256), (256,), and ``cond_dim`` is 128 in Tran
+files and 256 in Conv files. `PAPER_LAYOUTS` lists the six published dataset × architecture layouts
+at paper size.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ __all__ = [
 
 RESEARCH_DENSE_INPUT = 256
 """Input width of the research conv tower's ``denses.k.dense``: a constant of that code, not
-``cond_dim`` (SPEC §10 A), so a Tran file's dead conv tower has (256, 256) denses beside C = 128."""
+``cond_dim`` (docs/checkpoint-formats.md#research-checkpoints), so a Tran file's dead conv tower has
+(256, 256) denses beside C = 128."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,10 @@ PAPER_LAYOUTS: dict[tuple[str, str], dict[str, Any]] = {
     ("promoter", "conv"): {"signal": 1, "length": 1024, "label_classes": 5, "fourier": False,
                            "label_emb_width": None, "ema_length": 260},
 }  # fmt: skip
-"""SPEC §10 A per published layout: label width S, length L, rows of the unused
-``label_embed.embedding_table`` (n_cls + 1), whether the unused ``embed`` is there, the input
-width S_lab of the conv ``label_emb`` (None: none), and the EMA list length at paper size."""
+"""docs/checkpoint-formats.md#research-checkpoints per published layout: label width S, length L,
+rows of the unused ``label_embed.embedding_table`` (n_cls + 1), whether the unused ``embed`` is
+there, the input width S_lab of the conv ``label_emb`` (None: none), and the EMA list length at
+paper size."""
 
 
 def _transformer_keys(*, vocab: int, hidden: int, signal: int, cond: int, label_classes: int,
@@ -136,7 +141,8 @@ def research_key_table(
     kernel: int = 9,
     vocab: int = 4,
 ) -> list[Key]:
-    """SPEC §10 A: every entry of a research ``checkpoint.pth`` model, in its stored order.
+    """docs/checkpoint-formats.md#research-checkpoints: every entry of a research ``checkpoint.pth``
+    model, in its stored order.
 
     Both towers are there whatever ``arch`` trained; ``arch`` only sets C (128 Tran, 256 Conv).
     The defaults are the paper sizes; tests shrink them, never the research constants.
@@ -170,7 +176,8 @@ def packaged_key_table(
     kernel: int = 9,
     vocab: int = 4,
 ) -> list[Key]:
-    """SPEC §10 B: the model of a d3-dna ``.ckpt`` (one tower), in its stored order.
+    """docs/checkpoint-formats.md#packaged-release-checkpoints: the model of a d3-dna ``.ckpt`` (one
+    tower), in its stored order.
 
     The conv model's unused ``embed`` is d3-dna's GaussianFourierProjection(C) then Linear(C, C),
     and its denses take C; both as d3-dna 0.1.3 builds them.

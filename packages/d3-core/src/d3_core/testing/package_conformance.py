@@ -169,7 +169,7 @@ class PresetConformance(_Dataset):
 class PublishedOracleConformance(_Dataset):
     """The dataset's oracle against its published layout. Set `name` and:"""
 
-    spec_keys: ClassVar[list[tuple[str, tuple[int, ...]]]]
+    published_keys: ClassVar[list[tuple[str, tuple[int, ...]]]]
     """The published ``state_dict`` (without the Lightning prefix): (key, shape), in order."""
     parameters: ClassVar[int]
     """The published network's parameter count."""
@@ -179,20 +179,20 @@ class PublishedOracleConformance(_Dataset):
     """Standard deviation of the random weights."""
     tolerance: ClassVar[float] = 1e-5
     """Relative tolerance of the prediction against the published forward pass."""
-    spec_forward: ClassVar[Callable[[dict, Any], Any]]
-    """``spec_forward(weights, onehot)``: the published forward pass in eval mode, written out
+    published_forward: ClassVar[Callable[[dict, Any], Any]]
+    """``published_forward(weights, onehot)``: the published forward pass in eval mode, written out
     with functional ops by the package's test (a staticmethod)."""
 
     def oracle(self) -> Any:
         return self.plugin().load("oracle")
 
-    def spec_weights(self, seed: int = 0) -> dict[str, Any]:
+    def published_weights(self, seed: int = 0) -> dict[str, Any]:
         """Random weights for every published key; running variances positive, counts whole."""
         import torch
 
         generator = torch.Generator().manual_seed(seed)
         weights = {}
-        for name, shape in self.spec_keys:
+        for name, shape in self.published_keys:
             if name.endswith("num_batches_tracked"):
                 weights[name] = torch.tensor(1000)
             elif name.endswith("running_var"):
@@ -218,7 +218,7 @@ class PublishedOracleConformance(_Dataset):
 
     def test_the_network_has_the_published_keys_shapes_and_size(self) -> None:
         model = self.oracle().build()
-        assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == self.spec_keys
+        assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == self.published_keys
         assert sum(p.numel() for p in model.parameters()) == self.parameters
 
     def test_a_published_checkpoint_loads_strictly_and_predicts_as_the_published_forward(
@@ -228,23 +228,23 @@ class PublishedOracleConformance(_Dataset):
 
         from d3_core.oracles import tokens_to_input
 
-        weights = self.spec_weights()
+        weights = self.published_weights()
         oracle = self.load(self.published_file(tmp_path / "oracle.ckpt", weights))
         length = self.plugin().sequence_length
         tokens = np.random.default_rng(0).integers(0, 4, size=(9, length))
-        expected = type(self).spec_forward(weights, tokens_to_input(torch.as_tensor(tokens)))
+        expected = type(self).published_forward(weights, tokens_to_input(torch.as_tensor(tokens)))
         predicted = oracle.predict(tokens, batch_size=4)
         assert np.allclose(predicted, expected.numpy(), rtol=self.tolerance, atol=1e-5)
         assert not oracle.model.training  # dropout off, BatchNorm on running statistics
 
     def test_a_checkpoint_under_another_prefix_is_refused(self, tmp_path) -> None:
-        path = self.published_file(tmp_path / "o.ckpt", self.spec_weights(), prefix="net.")
+        path = self.published_file(tmp_path / "o.ckpt", self.published_weights(), prefix="net.")
         with pytest.raises(CheckpointError, match=re.escape("its keys start with 'net.'")):
             self.load(path)
 
     def test_a_checkpoint_missing_a_layer_is_refused_naming_it(self, tmp_path) -> None:
-        weights = self.spec_weights()
-        dropped = [k for k, _ in self.spec_keys if k.endswith("running_var")][-1]
+        weights = self.published_weights()
+        dropped = [k for k, _ in self.published_keys if k.endswith("running_var")][-1]
         del weights[dropped]
         with pytest.raises(CheckpointError, match=re.escape(f"missing [{dropped!r}]")):
             self.load(self.published_file(tmp_path / "o.ckpt", weights))

@@ -1,7 +1,8 @@
-"""The research model's forward pass (SPEC §6, §7), on a checkpoint's tensors by name.
+"""The research model's forward pass (docs/models.md#transformer, docs/models.md#convolutional), on
+a checkpoint's tensors by name.
 
-Written out from SPEC independently of d3's score models, for tests that compare a loaded model
-with what the research code computes (`d3_core.testing.checkpoint_writers` writes such files).
+Written out from docs/models.md independently of d3's score models, for tests that compare a loaded
+model with what the research code computes (`d3_core.testing.checkpoint_writers` writes such files).
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ def reference_log_scores(
 ) -> Tensor:
     """The research model's log-scores (B, L, 4), computed from its tensors by name.
 
-    Written out from SPEC §6 (transformer) and §7 (conv), independently of d3's models, with the
-    current token's entry set to 0 as d3 does (the research conv model left it unmasked; SPEC §7).
+    Written out from docs/models.md#transformer (transformer) and docs/models.md#convolutional
+    (conv), independently of d3's models, with the
+    current token's entry set to 0 as d3 does (the research conv model left it unmasked;
+    docs/models.md#convolutional).
 
     Args:
         weights: The trained tower's tensors (EMA applied), by research name.

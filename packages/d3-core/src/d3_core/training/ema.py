@@ -1,4 +1,5 @@
-"""Exponential moving average of a model's trainable parameters, stored by name (SPEC section 9)."""
+"""Exponential moving average of a model's trainable parameters, stored by name
+(docs/method.md#ema)."""
 
 from __future__ import annotations
 

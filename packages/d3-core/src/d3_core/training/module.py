@@ -45,7 +45,8 @@ class LinearWarmup:
 
 
 class D3LightningModule(L.LightningModule):
-    """Trains a D3 score model on one dataset (SPEC §4, §8, §9).
+    """Trains a D3 score model on one dataset (docs/method.md#score-entropy-loss,
+    docs/models.md#dataset-variants, docs/method.md#ema).
 
     Manual optimisation: each training step runs `train_step` (loss → backward through
     Lightning → gradient clipping → AdamW → EMA), then steps the warm-up schedule. Randomness of

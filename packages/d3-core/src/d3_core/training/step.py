@@ -63,7 +63,7 @@ def train_step(
     Args:
         model: Score model `(tokens, labels, sigma) -> (B, L, V)` in training mode.
         optimizer: Its optimizer.
-        ema: Updated after the optimizer step (SPEC section 9); None skips it.
+        ema: Updated after the optimizer step (docs/method.md#ema); None skips it.
         x0: (B, L) int64 clean tokens.
         labels: (B, S) or (B, L, S) labels.
         graph: The forward process.

@@ -1,4 +1,5 @@
-"""The Promoter oracle Sei (SPEC §12): the published network, its output names and a strict loader.
+"""The Promoter oracle Sei (docs/oracles.md): the published network, its output names and a strict
+loader.
 
 Sei (Chen et al. 2022) maps a one-hot (N, 4, 4096) sequence to 21,907 chromatin profiles. The
 published weights have ~890 M parameters (889,979,983; ~3.6 GB in float32) and are read by name

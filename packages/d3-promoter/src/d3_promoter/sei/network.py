@@ -1,4 +1,4 @@
-"""Sei's network as published (SPEC §12): the layers by their published names, the B-spline
+"""Sei's network as published (docs/oracles.md): the layers by their published names, the B-spline
 basis, the strand averaging and the centring of a shorter sequence in Sei's 4096 positions."""
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from d3_core import __version__
 from d3_core.errors import D3Error
+from d3_core.outputs import disk_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -68,17 +69,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args, forwarded = parser.parse_known_args(argv)
+    forwarded = _gather_overrides(args, forwarded)
     if forwarded and not args.forwards:
         parser.error(f"unrecognized arguments: {' '.join(forwarded)}")
     args.forwarded = forwarded
     try:
         return args.run(args)
     except Exception as err:
-        if _debug_requested() or not _is_user_error(err):
+        if _debug_requested():
+            raise
+        if isinstance(err, OSError) and not isinstance(err, D3Error):
+            err = disk_error(err) or err  # a full or read-only disk, wherever it was met
+        if not _is_user_error(err):
             raise
         message = " ".join(str(err).split())  # one line, whatever the source formatted
         print(f"d3: error: {message}", file=sys.stderr)
         return 1
+
+
+def _gather_overrides(args: argparse.Namespace, rest: list[str]) -> list[str]:
+    """Moves the ``key=value`` overrides argparse left over into ``args.overrides``.
+
+    argparse takes a command's positional overrides from one run of arguments only, so in
+    ``d3 train a=1 --data F b=2`` it leaves ``b=2`` over. Overrides may stand on either side of
+    options, in any order; what is left is returned (options nobody declared).
+    """
+    if not isinstance(getattr(args, "overrides", None), list):
+        return rest
+    taken = [item for item in rest if "=" in item and not item.startswith("-")]
+    args.overrides += taken
+    return [item for item in rest if item not in taken]
 
 
 def _is_user_error(err: Exception) -> bool:

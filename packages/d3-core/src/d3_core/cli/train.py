@@ -9,7 +9,7 @@ from pathlib import Path
 from d3_core.cli.options import positive, quiet_lightning, say
 from d3_core.errors import D3ConfigError, D3InputError
 
-__all__ = ["add_parser", "run", "train_overrides"]
+__all__ = ["add_parser", "run", "train_overrides", "train_values"]
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -56,8 +56,6 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def train_overrides(args: argparse.Namespace) -> list[str]:
     """The ``key=value`` overrides that the named train options stand for, then the free ones."""
     overrides = []
-    if args.data is not None:
-        overrides.append(f"dataset.data={Path(args.data).resolve()}")
     if args.max_steps is not None:
         overrides.append(f"training.max_steps={args.max_steps}")
     if args.gpus is not None:
@@ -67,6 +65,13 @@ def train_overrides(args: argparse.Namespace) -> list[str]:
     if args.strategy is not None:
         overrides.append(f"trainer.strategy={args.strategy}")
     return overrides + list(args.overrides)
+
+
+def train_values(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """The config values the train options set as they are: paths, never parsed as YAML."""
+    if args.data is None:
+        return {}
+    return {"dataset.data": (str(Path(args.data).resolve()), f"--data {args.data!r}")}
 
 
 def _resume_config(args: argparse.Namespace, overrides: list[str]):
@@ -92,8 +97,9 @@ def _resume_config(args: argparse.Namespace, overrides: list[str]):
         )
     plugin = load_dataset_plugin(dataset)
     cfg = apply_layers(
-        config_from_plain(stored, plugin), plugin, config_files=args.config, overrides=overrides
-    )
+        config_from_plain(stored, plugin), plugin, config_files=args.config, overrides=overrides,
+        values=train_values(args),
+    )  # fmt: skip
     in_run = checkpoint.parent.name == "checkpoints"
     out = args.out or (checkpoint.parent.parent if in_run else None)
     return RunConfig(cfg, plugin), checkpoint.resolve(), out
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             raise D3ConfigError("d3 train needs --dataset and --arch (or --resume CHECKPOINT)")
         resolved = resolve_run_config(
             args.dataset, args.arch, preset=args.preset, config_files=args.config,
-            overrides=overrides,
+            overrides=overrides, values=train_values(args),
         )  # fmt: skip
         checkpoint, out = None, args.out
     cfg, plugin = resolved

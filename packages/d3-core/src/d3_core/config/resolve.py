@@ -78,6 +78,18 @@ def _parse_overrides(overrides: Iterable[str]) -> list[tuple[str, DictConfig]]:
     return parsed
 
 
+def literal(value: Any) -> Any:
+    """`value` as OmegaConf will hand it back: a string's ``${`` escaped, so it is never resolved."""
+    return value.replace("${", "\\${") if isinstance(value, str) else value
+
+
+def _literal_layer(key: str, value: Any) -> DictConfig:
+    """A one-key config that sets ``key`` (dotted) to `value` as it is, without YAML parsing."""
+    layer = OmegaConf.create()
+    OmegaConf.update(layer, key, literal(value), force_add=True)
+    return layer
+
+
 def preset_file(plugin: DatasetPlugin, arch: str, preset: str) -> Any:
     """The packaged config file of a dataset, architecture and preset (a resource path)."""
     if preset not in PRESETS:
@@ -107,6 +119,7 @@ def resolve_run_config(
     preset: str = "cpu",
     config_files: Iterable[str | os.PathLike] = (),
     overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """The full config of a run and its plugin: schema → packaged preset → files → overrides.
 
@@ -118,7 +131,11 @@ def resolve_run_config(
         arch: Architecture name, any accepted spelling.
         preset: ``"cpu"`` or ``"paper"``.
         config_files: YAML files merged in order (``--config``).
-        overrides: ``section.key=value`` strings merged last, in order.
+        overrides: ``section.key=value`` strings merged after the files, in order.
+        values: ``{"section.key": (value, source)}`` set last, as they are: never parsed as
+            YAML nor resolved, so a path holding ``" #"`` or ``"${"`` stays that path
+            (``d3 train --data`` passes its file this way). The source names the value in
+            errors, e.g. ``"--data"``.
 
     Returns:
         The validated config (struct mode: unknown keys cannot be added) and the plugin.
@@ -136,7 +153,8 @@ def resolve_run_config(
         source = f"packaged config {plugin.configs}/{arch}/{preset}.yaml"
         cfg = _merge(cfg, load_config_file(path), source)
     return RunConfig(
-        apply_layers(cfg, plugin, config_files=config_files, overrides=overrides), plugin
+        apply_layers(cfg, plugin, config_files=config_files, overrides=overrides, values=values),
+        plugin,
     )
 
 
@@ -147,11 +165,13 @@ def resolve_config(
     preset: str = "cpu",
     config_files: Iterable[str | os.PathLike] = (),
     overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
 ) -> DictConfig:
     """The config alone of `resolve_run_config` (same arguments, same errors)."""
     return resolve_run_config(
-        dataset, arch, preset=preset, config_files=config_files, overrides=overrides
-    ).cfg
+        dataset, arch, preset=preset, config_files=config_files, overrides=overrides,
+        values=values,
+    ).cfg  # fmt: skip
 
 
 def apply_layers(
@@ -160,8 +180,9 @@ def apply_layers(
     *,
     config_files: Iterable[str | os.PathLike] = (),
     overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
 ) -> DictConfig:
-    """Merges user files, then ``key=value`` overrides, into a config and validates the result.
+    """Merges user files, ``key=value`` overrides, then literal values, and validates the result.
 
     Raises:
         D3ConfigError: As `resolve_config`.
@@ -170,6 +191,8 @@ def apply_layers(
         cfg = _merge(cfg, load_config_file(file), f"config file {str(file)!r}")
     for item, layer in _parse_overrides(overrides):
         cfg = _merge(cfg, layer, f"override {item!r}")
+    for key, (value, source) in (values or {}).items():
+        cfg = _merge(cfg, _literal_layer(key, value), source)
     check_config(cfg, plugin)
     cfg.model.architecture = canonical_arch(cfg.model.architecture)
     return cfg

@@ -151,7 +151,7 @@ def test_an_unknown_key_in_a_file_is_named_with_the_file_and_the_allowed_keys(to
     file = _yaml(tmp_path / "run.yaml", "training:\n  max_stepz: 3\n")
     message = (
         f"config file {str(file)!r}: unknown config key 'training.max_stepz'; "
-        f"the keys of 'training' are: {TRAINING_KEYS}"
+        f"did you mean 'training.max_steps'? the keys of 'training' are: {TRAINING_KEYS}"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):
         resolve_config("toy", "tran", config_files=[file])
@@ -160,15 +160,15 @@ def test_an_unknown_key_in_a_file_is_named_with_the_file_and_the_allowed_keys(to
 def test_an_unknown_key_in_an_override_is_named_with_the_override_and_the_allowed_keys(toy):
     message = (
         "override 'training.max_stepz=3': unknown config key 'training.max_stepz'; "
-        f"the keys of 'training' are: {TRAINING_KEYS}"
+        f"did you mean 'training.max_steps'? the keys of 'training' are: {TRAINING_KEYS}"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):
         resolve_config("toy", "tran", overrides=["training.max_stepz=3"])
 
 
-def test_an_unknown_section_lists_the_sections(toy):
+def test_an_unknown_section_lists_the_sections_and_the_closest(toy):
     message = (
-        "override 'modle.x=1': unknown config key 'modle'; "
+        "override 'modle.x=1': unknown config key 'modle'; did you mean 'model'? "
         f"the keys of 'the top level' are: {SECTIONS}"
     )
     with pytest.raises(D3ConfigError, match=exactly(message)):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from d3_core.cli.options import quiet_lightning
+from d3_core.data.files import read_data_file
 
 __all__ = ["DEMO_ORACLE_EPOCHS", "DEMO_ORACLE_SECONDS", "DEMO_SAMPLES", "add_parser", "run"]
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             f"epochs or the first epoch end after {DEMO_ORACLE_SECONDS} s)",
             flush=True,
         )
-        splits = plugin.load("data_loader")(data)
+        splits = read_data_file(plugin, data, need=("train", "valid", "test"))
         oracle = train_oracle(
             spec, splits, run.root / "oracle", dataset=plugin.name, recipe=recipe,
             progress=progress, max_seconds=DEMO_ORACLE_SECONDS,

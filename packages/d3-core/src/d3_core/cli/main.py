@@ -35,15 +35,27 @@ COMMANDS = (
 """The command modules of `d3_core.cli`, in help order."""
 
 
+class D3ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors end in one ``d3: error:`` line, as d3's own do."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        command = self.prog.partition(" ")[2]
+        see = f" (see d3 {command} --help)" if command else ""
+        self.exit(2, f"d3: error: {message}{see}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``d3`` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = D3ArgumentParser(
         prog="d3",
         description="Conditional discrete diffusion (D3) for regulatory DNA.",
         epilog="Set D3_DEBUG=1 to see the full traceback of an error.",
     )
     parser.add_argument("--version", action="version", version=f"d3 (d3-core {__version__})")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=D3ArgumentParser
+    )
     for name in COMMANDS:
         module = importlib.import_module(f"d3_core.cli.{name}")
         module.add_parser(commands).set_defaults(

@@ -59,6 +59,8 @@ def check_config(cfg: DictConfig, plugin: DatasetPlugin) -> None:
         _fail("training.micro_batch", tr.micro_batch, "a positive integer or null")
     if tr.val_batches is not None and tr.val_batches < 1:
         _fail("training.val_batches", tr.val_batches, "a positive integer or null")
+    if not 0 <= tr.seed < 2**63:
+        _fail("training.seed", tr.seed, "an integer in [0, 2**63)")
     if tr.warmup_steps < 0:
         _fail("training.warmup_steps", tr.warmup_steps, "an integer >= 0")
     if not tr.lr > 0:

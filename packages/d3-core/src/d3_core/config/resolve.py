@@ -7,6 +7,7 @@ and rebuilt from it by `config_from_plain`.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -22,18 +23,32 @@ from d3_core.errors import D3ConfigError
 from d3_core.io import atomic_write
 from d3_core.registry import DatasetPlugin, as_plugin, canonical_arch, load_dataset_plugin
 
+_SYNONYMS = {
+    "learning_rate": "lr",
+    "steps": "max_steps",
+    "num_steps": "max_steps",
+    "epochs": "max_steps",
+    "bs": "batch_size",
+    "arch": "architecture",
+    "gpus": "devices",
+}
+"""Names other tools give d3's keys, for the "did you mean" of an unknown key."""
+
 
 def _merge(base: DictConfig, layer: Any, source: str) -> DictConfig:
     """Merges one layer into the config; errors name the source and the offending key."""
     try:
         return OmegaConf.merge(base, layer)
     except ConfigKeyError as err:
-        parent = str(err.full_key).rpartition(".")[0]
+        parent, _, name = str(err.full_key).rpartition(".")
         node = OmegaConf.select(base, parent) if parent else base
-        allowed = ", ".join(node.keys()) if isinstance(node, DictConfig) else "none"
+        keys = [str(key) for key in node] if isinstance(node, DictConfig) else []
+        close = [_SYNONYMS[name]] if _SYNONYMS.get(name) in keys else []
+        close = close or difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+        hint = f"did you mean {'.'.join(filter(None, (parent, close[0])))!r}? " if close else ""
         raise D3ConfigError(
-            f"{source}: unknown config key {err.full_key!r}; the keys of "
-            f"{parent or 'the top level'!r} are: {allowed}"
+            f"{source}: unknown config key {err.full_key!r}; {hint}the keys of "
+            f"{parent or 'the top level'!r} are: {', '.join(keys) or 'none'}"
         ) from None
     except OmegaConfBaseException as err:
         reason = str(err).splitlines()[0]

@@ -373,6 +373,16 @@ CASES: dict[str, Case] = {
     ),
     # -- other commands --------------------------------------------------------------------------
     "make-data into a directory": Case("make-data --dataset toy --out {x}", ("{x}",), _a_dir),
+    "evaluate FASTA with N": Case(
+        "evaluate --dataset toy --samples {x} --data {data} --ground-truth --out {out} --no-progress",
+        ("{x}", "sequence 2", "'N'"),
+        _text("n.fasta", ">a\n" + "ACGT" * 8 + "\n>b\n" + "ACGN" * 8 + "\n"),
+    ),
+    "evaluate FASTA of the wrong length": Case(
+        "evaluate --dataset toy --samples {x} --data {data} --ground-truth --out {out} --no-progress",
+        ("{x}", "32 bp"),
+        _text("short.fasta", ">a\n" + "ACGT" * 7 + "\n"),
+    ),
     "evaluate binary samples": Case(
         "evaluate --dataset toy --samples {x} --data {data} --ground-truth --out {out} --no-progress",
         ("{x}",),

@@ -267,6 +267,35 @@ class OneHotH5FileConformance(OneHotFileKeys):
         )
         self.refused(path, f"^{re.escape(message)}$")
 
+    # -- through the commands: read_data_file and `d3 train` ----------------------------------
+
+    def test_a_truncated_file_is_one_error_line_naming_it_and_nothing_is_written(
+        self, tiny_file, tmp_path, capsys
+    ) -> None:
+        from d3_core.cli.main import main
+
+        content = Path(tiny_file).read_bytes()
+        cut = tmp_path / "cut.h5"
+        cut.write_bytes(content[: len(content) // 2])
+        out = tmp_path / "run"
+        argv = ["train", "--dataset", self.name, "--arch", "Tran", "--data", str(cut), "--out",
+                str(out), "--no-progress"]  # fmt: skip
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("d3: error: ") and err.count("\n") == 1, err
+        assert str(cut) in err and f"d3 make-data --dataset {self.name}" in err, err
+        assert not out.exists()
+
+    @pytest.mark.parametrize("split", SPLITS)
+    def test_a_split_without_sequences_is_refused_naming_it(self, tmp_path, split) -> None:
+        from d3_core.data.files import read_data_file
+
+        arrays = self.arrays()
+        empty = {self.x(split): arrays[self.x(split)][:0], self.y(split): arrays[self.y(split)][:0]}
+        path = self.bad_file(tmp_path, empty)
+        with pytest.raises(D3InputError, match=re.escape(f"the {split!r} split of data file")):
+            read_data_file(self.plugin(), path, need=SPLITS)
+
 
 def _shape(shape: tuple) -> str:
     """A shape as messages print it: ``(N, 4, 249)``."""

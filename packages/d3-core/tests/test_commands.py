@@ -123,7 +123,7 @@ def test_one_label_row_is_repeated_for_num_samples(tmp_path, checkpoint):
     [
         (np.zeros((4, 2), dtype=np.float32),
          "labels of shape (4, 2), but the model's dataset takes (N, S) = (N, 1) labels (copies)"),
-        (np.array([[np.nan]], dtype=np.float32), "labels hold NaN or infinite values"),
+        (np.array([[np.nan]], dtype=np.float32), "labels hold NaN or infinite values (first in row 1); give finite numbers"),
     ],
 )  # fmt: skip
 def test_bad_labels_are_refused_naming_the_file_and_the_expected_labels(

@@ -4,7 +4,9 @@ Writes into ``--out``: ``designs.fasta`` (best first; the header carries rank, p
 GC and longest homopolymer), ``designs.tsv`` (the same as a table), ``designs.npz``
 (``tokens`` (n, L) uint8, ``arr_0`` (n, L, 4) one-hot, ``predictions``, ``target``),
 ``report.json``/``report.md`` (hit rate, diversity, nearest training sequence, what was
-rejected) and ``provenance.json``; each atomically, provenance last.
+rejected) and ``provenance.json``. ``--out`` must be new, empty or d3's, and one ``d3`` writes
+there at a time; the set is written in full beside an earlier one and swapped in only then, so a
+failure (a full disk) keeps the earlier set (`d3_core.generation.filesets`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from d3_core.cli.options import add_checkpoint_options, add_guidance_options, positive
+from d3_core.data.files import read_data_file
 from d3_core.errors import D3InputError
 
 __all__ = ["DESIGN_FILES", "add_parser", "design_report", "run"]
@@ -184,17 +187,27 @@ def _markdown(report: dict[str, Any], provenance: dict[str, Any]) -> str:
 
 
 def _write(out: Path, result, report, provenance, names, oracle_names) -> list[Path]:
+
+    from d3_core.generation.filesets import replace_set
+
+    with replace_set(out, names=DESIGN_FILES) as stage:
+        _write_files(stage, result, report, provenance, names, oracle_names)
+    return [out / name for name in DESIGN_FILES]
+
+
+def _write_files(stage: Path, result, report, provenance, names, oracle_names) -> None:
     import numpy as np
 
     from d3_core.data.loader import tokens_to_onehot
     from d3_core.data.synthetic import decode
     from d3_core.generation.design import gc_content, longest_homopolymer
-    from d3_core.io import atomic_path, atomic_write
 
-    out.mkdir(parents=True, exist_ok=True)
     gc, runs = gc_content(result.tokens), longest_homopolymer(result.tokens)
     preds = result.predictions
-    with atomic_write(out / "designs.fasta") as fasta, atomic_write(out / "designs.tsv") as tsv:
+    with (
+        open(stage / "designs.fasta", "w", encoding="utf-8") as fasta,
+        open(stage / "designs.tsv", "w", encoding="utf-8") as tsv,
+    ):
         head = ["rank", "sequence", "gc", "longest_homopolymer"]
         if preds is not None:
             head += [f"oracle_{n}" for n in oracle_names] + ["distance_to_target"]
@@ -209,41 +222,56 @@ def _write(out: Path, result, report, provenance, names, oracle_names) -> list[P
                 cells += [f"{v:.6g}" for v in preds[i]] + [f"{result.distance[i]:.6g}"]
             fasta.write(f">design_{i + 1}{extra} gc={gc[i]:.3f} homopolymer={runs[i]}\n{seq}\n")
             tsv.write("\t".join(cells) + "\n")
-    with atomic_path(out / "designs.npz") as tmp, open(tmp, "wb") as file:
+    with open(stage / "designs.npz", "wb") as file:
         arrays = {"tokens": result.tokens, "arr_0": tokens_to_onehot(result.tokens, layout="NLC"),
                   "target": result.target, "label_names": np.array(list(names))}  # fmt: skip
         if preds is not None:
             arrays["predictions"] = preds
         np.savez(file, **arrays)
-    with atomic_write(out / "report.json") as file:
+    with open(stage / "report.json", "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
         file.write("\n")
-    with atomic_write(out / "report.md") as file:
+    with open(stage / "report.md", "w", encoding="utf-8") as file:
         file.write(_markdown(report, provenance))
-    with atomic_write(out / "provenance.json") as file:
+    with open(stage / "provenance.json", "w", encoding="utf-8") as file:
         json.dump(provenance, file, indent=2)
         file.write("\n")
-    return [out / name for name in DESIGN_FILES]
 
 
 def run(args: argparse.Namespace) -> int:
-    """``d3 design``: parse the request, design, rank, write, summarise."""
+    """``d3 design``: check the request and --out, then design, rank, write, summarise."""
+    import math
+
+    from d3_core.devices import resolve_device
+    from d3_core.generation.design import Constraints
+    from d3_core.generation.filesets import claim
+    from d3_core.seeds import check_seed
+
+    check_seed(args.seed, option="--seed")
+    if not (math.isfinite(args.oversample) and args.oversample > 0):
+        raise D3InputError(f"--oversample must be a number above 0, got {args.oversample}")
+    constraints = Constraints(tuple(args.forbid), tuple(args.gc) if args.gc else None,
+                              args.max_homopolymer)  # fmt: skip
+    device = resolve_device(args.device)
+    with claim(args.out, owned=DESIGN_FILES, what="designs") as out:
+        taken = [n for n in DESIGN_FILES if (out / n).exists()]
+        if taken and not args.force:
+            raise D3InputError(f"{out} already holds {', '.join(taken)}; choose another --out "
+                               "or pass --force")  # fmt: skip
+        return _design(args, out, device, constraints)
+
+
+def _design(args: argparse.Namespace, out: Path, device: str, constraints) -> int:
+    """Loads, designs, ranks and writes, inside the claimed --out."""
     import numpy as np
     import torch
 
     from d3_core import __version__
     from d3_core.checkpoints.load import load_checkpoint
     from d3_core.diffusion.guidance import load_guiding_oracle, resolve_guidance
-    from d3_core.generation.design import Constraints, design, parse_fixed, parse_targets
+    from d3_core.generation.design import design, parse_fixed, parse_targets
+    from d3_core.generation.sequences import check_fits
 
-    out = Path(args.out).resolve()
-    taken = [n for n in DESIGN_FILES if (out / n).exists()]
-    if taken and not args.force:
-        raise D3InputError(f"{out} already holds {', '.join(taken)}; choose another --out or "
-                           "pass --force")  # fmt: skip
-    constraints = Constraints(tuple(args.forbid), tuple(args.gc) if args.gc else None,
-                              args.max_homopolymer)  # fmt: skip
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_checkpoint(args.checkpoint, device=device, trusted=args.trust_checkpoint,
                              dataset=args.dataset, arch=args.arch)  # fmt: skip
     plugin = loaded.plugin
@@ -256,13 +284,15 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or loaded.cfg.dataset.data
     train_tokens = train_labels = None
     if data and Path(data).exists():
-        splits = plugin.load("data_loader")(data)
+        splits = read_data_file(plugin, data, need=("train",))
         train_tokens = splits["train"].tokens.numpy()
         train_labels = splits["train"].labels.numpy()
     elif args.data:
         raise D3InputError(f"--data {args.data!r} does not exist")
     target = parse_targets(args.target, names, train_labels)
     length = loaded.cfg.dataset.sequence_length
+    check_fits(int(min(args.num_designs * args.oversample, 2**62)) + 1, length, (len(names),),
+               option="--num-designs")  # fmt: skip
     fixed = parse_fixed(args.fix, length) if args.fix else None
     oracle = load_guiding_oracle(args.oracle, plugin, device=device,
                                  trusted=args.trust_checkpoint, names=args.oracle_names)  # fmt: skip

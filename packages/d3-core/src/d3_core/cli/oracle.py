@@ -6,9 +6,13 @@ import argparse
 from pathlib import Path
 
 from d3_core.cli.options import positive, quiet_lightning, say
+from d3_core.data.files import read_data_file
 from d3_core.errors import D3InputError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["ORACLE_FILES", "add_parser", "run"]
+
+ORACLE_FILES = ("oracle.ckpt", "oracle.json")
+"""What ``d3 oracle train`` writes into ``--out``."""
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -41,15 +45,30 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Trains the oracle and prints its epochs, validation MSE and test Pearson r."""
+    from d3_core.devices import resolve_device
+    from d3_core.generation.filesets import claim
+    from d3_core.seeds import check_seed
+
+    if args.seed is not None:
+        check_seed(args.seed, option="--seed")
+    if args.gpus:
+        resolve_device("cuda", option="--gpus")
+    with claim(args.out, owned=ORACLE_FILES, what="an oracle") as out:
+        if (out / "oracle.ckpt").exists() and not args.force:
+            raise D3InputError(
+                f"{out} already holds oracle.ckpt; choose another --out or pass --force"
+            )
+        return _train(args, out)
+
+
+def _train(args: argparse.Namespace, out: Path) -> int:
+    """Reads the data and trains, inside the claimed --out."""
     from d3_core.oracles.training import recipe_with, train_oracle
     from d3_core.registry import load_dataset_plugin
 
     plugin = load_dataset_plugin(args.dataset)
     spec = plugin.load("oracle")
-    out = Path(args.out)
-    if (out / "oracle.ckpt").exists() and not args.force:
-        raise D3InputError(f"{out} already holds oracle.ckpt; choose another --out or pass --force")
-    splits = plugin.load("data_loader")(args.data)
+    splits = read_data_file(plugin, args.data, need=("train", "valid", "test"))
     recipe = recipe_with(
         spec.recipe, max_epochs=args.max_epochs, batch_size=args.batch_size, seed=args.seed
     )

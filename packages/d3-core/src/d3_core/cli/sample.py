@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from d3_core.cli.options import add_checkpoint_options, add_guidance_options, positive, say, warn
+from d3_core.data.files import read_data_file
 from d3_core.errors import D3InputError
 
 __all__ = ["add_parser", "run"]
@@ -45,17 +46,30 @@ def add_parser(commands) -> argparse.ArgumentParser:
     sample.add_argument("--steps", type=positive, help="sampler steps (default: the config's)")
     sample.add_argument("--predictor", choices=("analytic", "euler"), help="default: the config's")
     sample.add_argument("--batch-size", type=positive, help="sequences per forward pass")
-    sample.add_argument("--seed", type=int, default=0, help="sequence i uses a seed from (seed, i)")
+    sample.add_argument(
+        "--seed", type=int, default=0,
+        help="sequence i uses its own generator seeded from (seed, i), whatever the batch size",
+    )  # fmt: skip
+    sample.add_argument(
+        "--first-index", type=int, default=0, metavar="N",
+        help="the run-wide index of the first sequence (default 0): label rows N, N+1, ... get "
+        "sequences N, N+1, ... of the whole run, so jobs on several devices (or a resumed run) "
+        "given --first-index 0, 1000, 2000 ... and --num-samples 1000 concatenate into one run",
+    )  # fmt: skip
     sample.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda if available)")
-    sample.add_argument("--out", required=True, help="output directory")
-    sample.add_argument("--force", action="store_true", help="overwrite samples in --out")
+    sample.add_argument("--out", required=True, help="output directory (new, empty or d3's)")
+    sample.add_argument(
+        "--force", action="store_true",
+        help="replace the samples in --out (the new set is written in full first, then swapped "
+        "in; on failure the old set stays)",
+    )  # fmt: skip
     sample.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_guidance_options(sample)
     return sample
 
 
-def _test_labels(loaded, plugin, data: str | None, count: int | None):
-    """Labels of the first `count` sequences of the test split of the model's data file."""
+def _test_labels(loaded, plugin, data: str | None, count: int | None, first: int):
+    """Labels of `count` sequences of the test split of the model's data file, from `first`."""
     import numpy as np
 
     path = data or loaded.cfg.dataset.data
@@ -65,39 +79,54 @@ def _test_labels(loaded, plugin, data: str | None, count: int | None):
         )
     if not Path(path).exists():
         raise D3InputError(f"data file {str(path)!r} does not exist; pass --data FILE")
-    test = plugin.load("data_loader")(path)["test"]
-    n = len(test) if count is None else min(count, len(test))
-    if count is not None and count > len(test):
-        warn(f"the test split has {len(test)} sequences; sampling {n}, not {count}")
-    labels = np.stack([test[i][1].numpy() for i in range(n)]).astype(np.float32)
-    return labels, f"test split of {Path(path).resolve()}"
+    test = read_data_file(plugin, path, need=("test",))["test"]
+    left = len(test) - first
+    if left < 1:
+        raise D3InputError(f"--first-index {first}: the test split has only {len(test)} sequences")
+    n = left if count is None else min(count, left)
+    if count is not None and count > left:
+        warn(f"the test split has {left} sequences from index {first}; sampling {n}, not {count}")
+    labels = np.stack([test[first + i][1].numpy() for i in range(n)]).astype(np.float32)
+    shard = f", from index {first}" if first else ""
+    return labels, f"test split of {Path(path).resolve()}{shard}"
 
 
 def _choose_labels(args: argparse.Namespace, loaded, plugin) -> tuple[Any, str]:
     """The labels to sample for, and where they came from."""
     import numpy as np
 
-    from d3_core.generation.sequences import read_labels
+    from d3_core.generation.sequences import check_fits, read_labels
 
+    first, count = args.first_index, args.num_samples
+    if count is not None:
+        check_fits(count, plugin.sequence_length, plugin.label_shape, option="--num-samples")
     if args.from_test_set:
-        return _test_labels(loaded, plugin, args.data, args.num_samples)
+        return _test_labels(loaded, plugin, args.data, count, first)
     labels = read_labels(
         args.labels, label_shape=plugin.label_shape, names=list(loaded.cfg.dataset.label_names)
     )
     source = str(Path(args.labels).resolve())
-    if args.num_samples is None:
-        return labels, source
-    if len(labels) == 1:
-        return np.repeat(labels, args.num_samples, axis=0), source
-    if args.num_samples > len(labels):
+    if len(labels) == 1:  # one row, repeated: sequence i is row 0 with seed (seed, i)
+        return np.repeat(labels, count or 1, axis=0), source
+    if first >= len(labels):
         raise D3InputError(
-            f"--num-samples {args.num_samples} exceeds the {len(labels)} label rows of "
-            f"{args.labels}; give one row to repeat it, or at least as many rows"
+            f"--first-index {first}: {args.labels} has only {len(labels)} label rows (row i is "
+            "sequence i of the run)"
         )
-    return labels[: args.num_samples], source
+    if first:
+        source += f", rows from {first}"
+    if count is None:
+        return labels[first:], source
+    if first + count > len(labels):
+        raise D3InputError(
+            f"--num-samples {count} from --first-index {first} exceeds the {len(labels)} label "
+            f"rows of {args.labels}; give one row to repeat it, or at least as many rows"
+        )
+    return labels[first : first + count], source
 
 
 def _refuse_overwrite(out: Path, force: bool) -> None:
+    """Refuses to replace an existing sample set unless --force."""
     from d3_core.generation.sequences import OUTPUT_FILES
 
     taken = [name for name in OUTPUT_FILES if (out / name).exists()]
@@ -110,6 +139,21 @@ def _refuse_overwrite(out: Path, force: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``d3 sample``: draw one sequence per label row and write them with provenance."""
+    from d3_core.devices import resolve_device
+    from d3_core.generation.filesets import claim
+    from d3_core.generation.sequences import OUTPUT_FILES
+    from d3_core.seeds import check_seed
+
+    check_seed(args.seed, option="--seed")
+    check_seed(args.first_index, option="--first-index")
+    device = resolve_device(args.device)
+    with claim(args.out, owned=OUTPUT_FILES, what="samples") as out:
+        _refuse_overwrite(out, args.force)
+        return _sample(args, out, device)
+
+
+def _sample(args: argparse.Namespace, out: Path, device: str) -> int:
+    """Loads, samples and writes, inside the claimed --out."""
     import torch
 
     from d3_core import __version__
@@ -117,9 +161,6 @@ def run(args: argparse.Namespace) -> int:
     from d3_core.diffusion.guidance import load_guiding_oracle, resolve_guidance
     from d3_core.generation.sequences import sample_sequences, write_samples
 
-    out = Path(args.out).resolve()
-    _refuse_overwrite(out, args.force)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_checkpoint(
         args.checkpoint, device=device, trusted=args.trust_checkpoint, dataset=args.dataset,
         arch=args.arch,
@@ -144,12 +185,14 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     for note in notes:
         say(note)
-    say(
-        f"sampling {len(labels)} sequences into {out} ({predictor}, {steps} steps, seed {args.seed})"
-    )
+    first = args.first_index
+    shard = f", sequences {first}..{first + len(labels) - 1}" if first else ""
+    say(f"sampling {len(labels)} sequences into {out} ({predictor}, {steps} steps, seed "
+        f"{args.seed}{shard})")  # fmt: skip
     run = sample_sequences(
         loaded, labels, seed=args.seed, steps=steps, predictor=predictor,
         batch_size=batch_size, progress=not args.no_progress, guidance=guidance, oracle=oracle,
+        first_index=first,
     )  # fmt: skip
     provenance = {
         "checkpoint": str(loaded.path),
@@ -164,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
         "labels_from": source,
         "label_names": list(loaded.cfg.dataset.label_names),
         "seed": args.seed,
-        "per_sequence_seeds": "sequence i uses d3_core.seeds.step_seed(seed, i)",
+        "first_index": first,
+        "per_sequence_seeds": "sequence i uses d3_core.seeds.step_seed(seed, i); this set holds "
+        f"sequences {first}..{first + len(labels) - 1}",
         "steps": steps,
         "predictor": predictor,
         "guidance": guidance.describe(),

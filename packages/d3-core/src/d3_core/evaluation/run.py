@@ -3,7 +3,10 @@
 
 `evaluate_run` takes an `EvaluateRequest`; it draws (or reads) the sets, scores them with
 `d3_core.evaluation.fidelity` against the test split and its baselines, and writes
-``report.json``, ``report.md`` and the plots atomically. The scoring functions are re-exported
+``report.json``, ``report.md``, the plots and the drawn samples as one set: ``out`` must be new,
+empty or d3's, one writer holds it at a time, and the new set is written in full beside an
+earlier report and swapped in only then, so a failure (a full disk) keeps the earlier one whole
+(`d3_core.generation.filesets`). The scoring functions are re-exported
 here, where earlier versions defined them.
 """
 
@@ -16,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from d3_core.data.files import read_data_file
+from d3_core.devices import resolve_device
 from d3_core.errors import D3InputError
 from d3_core.evaluation.fidelity import (
     Reference,
@@ -28,6 +33,8 @@ from d3_core.evaluation.fidelity import (
 from d3_core.evaluation.metrics import sp_mse
 from d3_core.evaluation.report import report_markdown, write_plots
 from d3_core.evaluation.request import EvaluateRequest
+from d3_core.generation.filesets import NamePatterns, claim, replace_set
+from d3_core.seeds import check_seed
 
 __all__ = [
     "EvaluateRequest",
@@ -37,6 +44,9 @@ __all__ = [
     "set_metrics",
     "summarise",
 ]
+
+REPORT_FILES = ("report.json", "report.md", "*.png", "samples", "samples-r*")
+"""What ``d3 evaluate`` writes into ``out`` (shell patterns): the report, its plots, the samples."""
 
 
 @dataclass
@@ -111,22 +121,29 @@ def evaluate_run(
     elif options:
         raise TypeError("give evaluate_run a request or its fields as keywords, not both")
     started = time.perf_counter()
-    request.check()
-    inputs = _read_inputs(request, say)
-    drawn = _draw_sets(request, inputs, say, warn)
-    report = _score(request, inputs, drawn, say)
-    return _write_report(request, inputs, report, started)
+    check_seed(request.seed, option="--seed")
+    device = resolve_device(request.device)
+    owned = NamePatterns(*REPORT_FILES)
+    # A run that draws no samples into out (--samples, or samples_dir elsewhere) keeps the ones
+    # there; every other entry of an earlier report is replaced.
+    samples_inside = request.samples is None and request.samples_dir is None
+    replaced = owned if samples_inside else NamePatterns(*REPORT_FILES[:3])
+    with claim(request.out, owned=owned, what="an evaluation report") as out:
+        request.check()  # under the lock: no other process writes a report meanwhile
+        with replace_set(out, names=replaced) as stage:
+            inputs = _read_inputs(request, say, device)
+            drawn = _draw_sets(request, inputs, say, warn, stage)
+            report = _score(request, inputs, drawn, say, stage)
+            return _write_report(request, inputs, report, started, stage)
 
 
-def _read_inputs(request: EvaluateRequest, say: Callable[[str], None]) -> _Inputs:
+def _read_inputs(request: EvaluateRequest, say: Callable[[str], None], device: str) -> _Inputs:
     """Resolves the plugin once and reads the checkpoint, the data file and the test labels."""
-    import torch
 
     from d3_core.data.loader import label_names_of
     from d3_core.registry import load_dataset_plugin
 
     plugin = load_dataset_plugin(request.dataset)
-    device = request.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = None
     if request.model_path is not None:
         from d3_core.checkpoints.load import load_checkpoint
@@ -140,7 +157,7 @@ def _read_inputs(request: EvaluateRequest, say: Callable[[str], None]) -> _Input
     data = request.data or (loaded.cfg.dataset.data if loaded is not None else None)
     if not data:
         raise D3InputError("give --data: the dataset file whose test split is the reference")
-    splits = plugin.load("data_loader")(data)
+    splits = read_data_file(plugin, data, need=("test",))
     _, label_names = label_names_of(
         plugin, splits, loaded.cfg.dataset.label_names if loaded is not None else None
     )
@@ -158,6 +175,7 @@ def _draw_sets(
     inputs: _Inputs,
     say: Callable[[str], None],
     warn: Callable[[str], None],
+    stage: Path,
 ) -> _Sets:
     """Reads ``request.samples``, or samples ``request.sets`` sets from the checkpoint."""
     from d3_core.diffusion.guidance import Guidance
@@ -202,7 +220,7 @@ def _draw_sets(
     for note in guidance_notes:
         say(note)
     sets, seconds, seed, replicates = [], [], request.seed, request.sets
-    base_dir = request.samples_dir or request.out / "samples"
+    base_dir = request.samples_dir or stage / "samples"
     for r in range(replicates):
         say(f"sampling {n} sequences for the test labels ({predictor}, {steps} steps, "
             f"seed {seed + r}{f', replicate {r + 1} of {replicates}' if replicates > 1 else ''})")  # fmt: skip
@@ -227,7 +245,11 @@ def _draw_sets(
 
 
 def _score(
-    request: EvaluateRequest, inputs: _Inputs, drawn: _Sets, say: Callable[[str], None]
+    request: EvaluateRequest,
+    inputs: _Inputs,
+    drawn: _Sets,
+    say: Callable[[str], None],
+    stage: Path,
 ) -> dict[str, Any]:
     """Scores every set and the baselines; returns the report without its run details."""
     plugin, loaded, labels, real = inputs.plugin, inputs.loaded, inputs.labels, inputs.real
@@ -310,7 +332,7 @@ def _score(
         for name, (fn, names) in scorers.items()
     }  # fmt: skip
     figures = []
-    out = request.out
+    out = stage
     if request.plots:
         figures = write_plots(out, reference, sets[0], scores, scorers)
         if sweep is not None:
@@ -345,9 +367,13 @@ def _score(
 
 
 def _write_report(
-    request: EvaluateRequest, inputs: _Inputs, report: dict[str, Any], started: float
+    request: EvaluateRequest,
+    inputs: _Inputs,
+    report: dict[str, Any],
+    started: float,
+    stage: Path,
 ) -> dict[str, Any]:
-    """Adds versions and timing, and writes ``report.json`` and ``report.md`` atomically."""
+    """Adds versions and timing, and writes ``report.json`` and ``report.md`` into `stage`."""
     import json
     import platform
     import time
@@ -355,9 +381,8 @@ def _write_report(
     import torch
 
     from d3_core import __version__
-    from d3_core.io import atomic_write
 
-    plugin, out = inputs.plugin, request.out
+    plugin, out = inputs.plugin, stage
     report |= {
         "versions": {
             "d3-core": __version__,
@@ -370,9 +395,6 @@ def _write_report(
         "seconds": round(time.perf_counter() - started, 1),
     }
     markdown = report_markdown(report)
-    with atomic_write(out / "report.json") as file:
-        json.dump(report, file, indent=2)
-        file.write("\n")
-    with atomic_write(out / "report.md") as file:
-        file.write(markdown + "\n")
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     return {**report, "markdown": markdown}

@@ -1,13 +1,16 @@
 """Designing sequences from a checkpoint: labels in, FASTA + NPZ + provenance out.
 
-Sequence i is drawn with its own generator seeded from (seed, i), so what a label row gets
-does not depend on the batch size or on which other rows are sampled with it.
+Sequence i is drawn with its own generator seeded from ``step_seed(seed, i)``: the start noise,
+every predictor step and the final denoiser draw from it alone, so what sequence i gets does not
+depend on the batch size, on which other rows are sampled with it, or on the machine or shard
+that samples it. A job that samples sequences ``first_index ... first_index + n - 1`` of a larger
+run (a resumed run, one device's share) gets exactly those sequences of the whole run.
 """
 
 from __future__ import annotations
 
-import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -24,12 +27,22 @@ from d3_core.data.synthetic import ALPHABET
 from d3_core.diffusion.guidance import Guidance, guided_score_fn
 from d3_core.diffusion.sampling import FixedPositions, sample
 from d3_core.errors import D3InputError
-from d3_core.io import atomic_path, atomic_write
-from d3_core.seeds import step_seed
+from d3_core.generation.filesets import named, replace_set
+from d3_core.generation.labels import read_labels
+from d3_core.seeds import check_seed, step_seed
 
-__all__ = ["SampleRun", "read_labels", "read_samples", "sample_sequences", "write_samples"]
+__all__ = [
+    "OUTPUT_FILES",
+    "SampleRun",
+    "check_fits",
+    "read_labels",
+    "read_samples",
+    "sample_sequences",
+    "write_samples",
+]
 
 OUTPUT_FILES = ("samples.fasta", "samples.npz", "labels.tsv", "provenance.json")
+"""The files of a sample set (``labels.tsv`` only for global labels)."""
 
 
 @dataclass(frozen=True)
@@ -39,84 +52,46 @@ class SampleRun:
     tokens: np.ndarray  # (N, L) uint8
     labels: np.ndarray  # (N, S) or (N, L, S) float32
     seconds: float
+    first_index: int = 0  # the run-wide index of tokens[0] (its seed is step_seed(seed, index))
 
 
-def _check_width(
-    labels: np.ndarray, label_shape: tuple[int, ...], names: Sequence[str], source: str
-) -> None:
-    if labels.ndim != len(label_shape) + 1 or tuple(labels.shape[1:]) != tuple(label_shape):
-        layout = "(N, S)" if len(label_shape) == 1 else "(N, L, S)"
-        raise D3InputError(
-            f"{source}: labels of shape {tuple(labels.shape)}, but the model's dataset takes "
-            f"{layout} = (N, {', '.join(map(str, label_shape))}) labels ({', '.join(names)})"
-        )
-    if not np.isfinite(labels).all():
-        raise D3InputError(f"{source}: labels hold NaN or infinite values")
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
-def read_labels(
-    path: str | Path, *, label_shape: tuple[int, ...], names: Sequence[str]
-) -> np.ndarray:
-    """Reads labels to sample for.
+def check_fits(count: int, length: int, label_shape: Sequence[int], *, option: str) -> None:
+    """Refuses a number of sequences whose outputs could not be held in memory.
 
-    Formats: ``.npy`` with (N, S) or (N, L, S); ``.npz`` with key ``labels``; ``.tsv`` or
-    ``.csv`` with a header row naming the label columns (global labels only).
-
-    Args:
-        path: The file.
-        label_shape: One row's expected shape, (S,) or (L, S).
-        names: The label names, for messages and table headers.
-
-    Returns:
-        (N, *label_shape) float32.
+    A sample set of N sequences of L bp holds N x L token bytes, the (N, L, 4) float32 one-hot
+    of ``samples.npz``, the labels and the FASTA text: about N x (18 L + 4 S + 40) bytes.
 
     Raises:
-        D3InputError: Unknown format, missing key or columns, wrong shape, non-finite values.
+        D3InputError: `count` is below 1, or the estimate exceeds the available memory.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise D3InputError(f"labels file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".npz", ".tsv", ".csv"):
-        raise D3InputError(f"labels file {str(path)!r}: use .npy, .npz, .tsv or .csv")
-    try:
-        if suffix == ".npy":
-            labels = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                found = sorted(data)
-                labels = data.get("labels")
-        else:
-            labels = _read_table(path, names, "\t" if suffix == ".tsv" else ",")
-        if labels is None:
-            raise D3InputError(f"{path}: no 'labels' array (found {found})")
-        labels = np.asarray(labels, dtype=np.float32)
-    except D3InputError:
-        raise
-    except (OSError, ValueError) as err:
-        raise D3InputError(f"cannot read labels file {str(path)!r}: {err}") from None
-    if (
-        labels.ndim == len(label_shape)
-        and len(label_shape) == 1
-        and labels.shape == tuple(label_shape)
-    ):
-        labels = labels[None]  # a single row
-    _check_width(labels, label_shape, names, str(path))
-    return labels
-
-
-def _read_table(path: Path, names: Sequence[str], delimiter: str) -> np.ndarray:
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file, delimiter=delimiter)
-        header = list(reader.fieldnames or [])
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise D3InputError(
-                f"{path}: the header must name the label columns {list(names)}; missing "
-                f"{missing} (found {header})"
-            )
-        rows = [[float(row[n]) for n in names] for row in reader]
-    return np.array(rows, dtype=np.float32).reshape(len(rows), len(names))
+    if count < 1:
+        raise D3InputError(f"{option} must be at least 1, got {count}")
+    per_sequence = 18 * length + 4 * int(np.prod(label_shape)) + 40
+    need = count * per_sequence
+    have = _available_memory()
+    if have is not None and need > have:
+        most = max(1, have // per_sequence)
+        raise D3InputError(
+            f"{option} {count}: {count} sequences of {length} bp need about "
+            f"{need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB of memory available; "
+            f"ask for at most about {most} per run and shard larger sets (d3 sample "
+            "--first-index)"
+        )
 
 
 def _progress(total: int, enabled: bool):
@@ -137,13 +112,16 @@ def sample_sequences(
     guidance: Guidance | None = None,
     oracle: Any = None,
     fixed: FixedPositions | None = None,
+    first_index: int = 0,
 ) -> SampleRun:
     """Draws one sequence per label row with the checkpoint's EMA model.
 
     Args:
         loaded: The restored model (`d3_core.checkpoints.load.load_checkpoint`).
         labels: (N, S) or (N, L, S) float labels.
-        seed: Sequence i uses a generator seeded from (seed, i).
+        seed: Sequence i uses its own generator, seeded with ``step_seed(seed, i)``; it draws
+            the start noise, every predictor step and the final denoising jump of that
+            sequence, so the result does not depend on `batch_size` or on the other rows.
         steps: Sampler steps.
         predictor: ``"analytic"`` or ``"euler"``.
         batch_size: Sequences per forward pass; does not change the result.
@@ -151,11 +129,23 @@ def sample_sequences(
         guidance: Classifier-free and/or oracle guidance (`d3_core.diffusion.guidance`); None: unguided.
         oracle: The `d3_core.oracles.Oracle` oracle guidance uses.
         fixed: Positions held at given tokens in every sequence.
+        first_index: The run-wide index of ``labels[0]``: row r is sequence
+            ``first_index + r`` and uses its seed. Sampling rows 4..7 of a run's labels with
+            ``first_index=4`` gives exactly sequences 4..7 of the whole run, so a run can be
+            resumed or split across devices (``d3 sample --first-index``) and the shards
+            concatenated.
+
+    Raises:
+        D3InputError: A negative seed or first index, or more sequences than memory holds.
     """
+    check_seed(seed)
+    check_seed(first_index, option="first_index")
+    labels = np.asarray(labels, dtype=np.float32)
+    length = loaded.cfg.dataset.sequence_length
+    check_fits(len(labels), length, labels.shape[1:], option="number of sequences")
     model = loaded.model
     score_fn = guided_score_fn(model, guidance or Guidance(), graph=loaded.graph, oracle=oracle)
     device = next(model.parameters()).device
-    length = loaded.cfg.dataset.sequence_length
     tokens = np.empty((len(labels), length), dtype=np.uint8)
     started = time.perf_counter()
     batches = range(0, len(labels), batch_size)
@@ -163,7 +153,7 @@ def sample_sequences(
         for start in batches:
             part = torch.as_tensor(labels[start : start + batch_size], device=device)
             generators = [
-                torch.Generator(device).manual_seed(step_seed(seed, i))
+                torch.Generator(device).manual_seed(step_seed(seed, first_index + i))
                 for i in range(start, start + len(part))
             ]
             drawn = sample(
@@ -172,14 +162,15 @@ def sample_sequences(
                 callback=lambda info: bar.update(1),
             )  # fmt: skip
             tokens[start : start + len(part)] = drawn.cpu().numpy()
-    return SampleRun(tokens=tokens, labels=labels, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return SampleRun(tokens=tokens, labels=labels, seconds=seconds, first_index=first_index)
 
 
-def _fasta(tokens: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> str:
+def _fasta(tokens: np.ndarray, labels: np.ndarray, names: Sequence[str], first: int) -> str:
     lookup = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
     lines = []
     for i, row in enumerate(tokens):
-        header = f">sample_{i}"
+        header = f">sample_{first + i}"
         if labels.ndim == 2:
             header += " " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, labels[i], strict=True))
         lines += [header, lookup[row].tobytes().decode()]
@@ -192,32 +183,40 @@ def write_samples(
     """Writes ``samples.fasta``, ``samples.npz``, ``labels.tsv`` and ``provenance.json``.
 
     ``samples.npz`` holds ``arr_0`` (N, L, 4) float32 one-hot, the layout the reference
-    package writes, plus ``tokens`` (N, L) uint8 (A, C, G, T = 0..3) and ``labels``. Every file
-    is written atomically, provenance last.
+    package writes, plus ``tokens`` (N, L) uint8 (A, C, G, T = 0..3) and ``labels``. FASTA
+    headers and the table's index are run-wide indices (``run.first_index`` on), so shards of
+    one run concatenate into that run's files. The set replaces an earlier one in `out` only once
+    every file is written (`d3_core.generation.filesets.replace_set`): a failure leaves the
+    earlier set whole and no partial file.
+
+    Raises:
+        D3OutputError: The disk is full, read-only or forbidden (naming the file).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "samples.fasta") as file:
-        file.write(_fasta(run.tokens, run.labels, names))
-    with atomic_path(out / "samples.npz") as tmp, open(tmp, "wb") as file:
-        np.savez(
-            file,
-            arr_0=tokens_to_onehot(run.tokens, layout="NLC"),
-            tokens=run.tokens,
-            labels=run.labels,
-            label_names=np.array(list(names)),
-        )
-    written = [out / "samples.fasta", out / "samples.npz"]
-    if run.labels.ndim == 2:
-        with atomic_write(out / "labels.tsv") as file:
-            file.write("index\t" + "\t".join(names) + "\n")
-            for i, row in enumerate(run.labels):
-                file.write(f"{i}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
-        written.append(out / "labels.tsv")
-    with atomic_write(out / "provenance.json") as file:
-        json.dump(provenance, file, indent=2)
-        file.write("\n")
-    written.append(out / "provenance.json")
-    return written
+    out = Path(out)
+    first = run.first_index
+    names_written = ["samples.fasta", "samples.npz"]
+    with replace_set(out, names=OUTPUT_FILES) as stage:
+        with named(stage / "samples.fasta") as path, open(path, "w", encoding="utf-8") as file:
+            file.write(_fasta(run.tokens, run.labels, names, first))
+        with named(stage / "samples.npz") as path, open(path, "wb") as file:
+            np.savez(
+                file,
+                arr_0=tokens_to_onehot(run.tokens, layout="NLC"),
+                tokens=run.tokens,
+                labels=run.labels,
+                label_names=np.array(list(names)),
+            )
+        if run.labels.ndim == 2:
+            with named(stage / "labels.tsv") as path, open(path, "w", encoding="utf-8") as file:
+                file.write("index\t" + "\t".join(names) + "\n")
+                for i, row in enumerate(run.labels):
+                    file.write(f"{first + i}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
+            names_written.append("labels.tsv")
+        with named(stage / "provenance.json") as path, open(path, "w", encoding="utf-8") as file:
+            json.dump(provenance, file, indent=2)
+            file.write("\n")
+        names_written.append("provenance.json")
+    return [out / name for name in names_written]
 
 
 def read_samples(path: str | Path, *, length: int) -> np.ndarray:
@@ -269,8 +268,18 @@ def read_samples(path: str | Path, *, length: int) -> np.ndarray:
                 f"{path}:{source} must be (N, {length}) tokens in 0..3; got shape {tokens.shape}"
             )
         return tokens.astype(np.uint8)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8") if b"\0" not in raw else None
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        raise D3InputError(
+            f"{path} is neither an NPZ file nor FASTA text (it holds binary data); give "
+            "samples.npz, an NPZ of one-hot arrays, or FASTA"
+        )
     sequences, current = [], []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if line.startswith(">"):
             if current:
                 sequences.append("".join(current))
@@ -287,4 +296,10 @@ def read_samples(path: str | Path, *, length: int) -> np.ndarray:
             f"{path}: sequence {wrong[0] + 1} is {len(sequences[wrong[0]])} bp; every sequence "
             f"must be {length} bp"
         )
+    for i, sequence in enumerate(sequences):
+        bad = sorted(set(sequence.upper()) - set(ALPHABET))
+        if bad:
+            raise D3InputError(
+                f"{path}: sequence {i + 1} holds letters other than A, C, G, T: {bad}"
+            )
     return np.stack([encode(s) for s in sequences]).astype(np.uint8)

@@ -216,6 +216,53 @@ def test_the_batch_size_does_not_change_the_sequences(loaded):
         assert np.array_equal(tokens, runs[0])
 
 
+@pytest.mark.parametrize("predictor", ["analytic", "euler"])
+def test_batch_sizes_1_3_and_8_over_8_sequences_give_identical_tokens(loaded, predictor):
+    labels = _labels(8)
+    runs = [_sample(loaded, labels, batch_size=size, predictor=predictor).tokens
+            for size in (8, 1, 3)]  # fmt: skip
+    assert np.array_equal(runs[1], runs[0]) and np.array_equal(runs[2], runs[0])
+    assert len({row.tobytes() for row in runs[0]}) == 8
+
+
+def test_a_shard_from_first_index_is_those_sequences_of_the_whole_run(loaded):
+    labels = _labels(8)
+    whole = _sample(loaded, labels, seed=9, batch_size=8)
+    tail = _sample(loaded, labels[4:], seed=9, first_index=4, batch_size=3)
+    assert tail.first_index == 4 and np.array_equal(tail.tokens, whole.tokens[4:])
+    # Two devices, one shard each (any batch size), concatenate into the one run.
+    head = _sample(loaded, labels[:4], seed=9, first_index=0, batch_size=1)
+    assert np.array_equal(np.concatenate([head.tokens, tail.tokens]), whole.tokens)
+    # Without the offset the tail would repeat the head's seeds: different sequences.
+    assert not np.array_equal(_sample(loaded, labels[4:], seed=9).tokens, tail.tokens)
+
+
+def test_oracle_guided_sampling_keeps_each_sequence_independent_of_its_batch(loaded, toy):
+    import torch
+
+    from d3_core.diffusion.guidance import Guidance
+    from d3_core.oracles.model import Oracle
+
+    spec = toy.load("oracle")
+    torch.manual_seed(0)
+    oracle = Oracle(spec, spec.build())
+    labels = _labels(6)
+    options = {"guidance": Guidance(oracle=4.0, oracle_form="gradient"), "oracle": oracle}
+    whole = _sample(loaded, labels, batch_size=6, **options).tokens
+    assert np.array_equal(_sample(loaded, labels, batch_size=1, **options).tokens, whole)
+    shard = _sample(loaded, labels[2:5], first_index=2, batch_size=2, **options).tokens
+    assert np.array_equal(shard, whole[2:5])
+    assert not np.array_equal(whole, _sample(loaded, labels, batch_size=6).tokens)  # it guides
+
+
+@pytest.mark.parametrize(("seed", "first_index"), [(-1, 0), (0, -4)])
+def test_a_negative_seed_or_first_index_is_refused(loaded, seed, first_index):
+    from d3_core.errors import D3ConfigError
+
+    with pytest.raises(D3ConfigError, match="must be between 0 and 2\\*\\*63 - 1"):
+        _sample(loaded, _labels(2), seed=seed, first_index=first_index)
+
+
 def test_rows_with_equal_labels_get_their_own_sequences(loaded):
     tokens = _sample(loaded, np.ones((3, 1), dtype=np.float32)).tokens
     assert len({row.tobytes() for row in tokens}) == 3

@@ -394,3 +394,45 @@ def test_shards_sampled_with_first_index_concatenate_into_one_run(tmp_path, chec
     assert parts == whole  # run-wide headers: sample_4 ... sample_7 in the second shard
     table = (tmp_path / "shard4" / "labels.tsv").read_text().splitlines()
     assert [row.split("\t")[0] for row in table[1:]] == ["4", "5", "6", "7"]
+
+
+# -- replace_set on its own ----------------------------------------------------------------------
+
+
+def test_a_move_that_fails_half_way_through_the_swap_puts_the_old_set_back(tmp_path, monkeypatch):
+    from d3_core.generation import filesets
+
+    for name, text in (("a.txt", "old a"), ("b.txt", "old b")):
+        (tmp_path / name).write_text(text)
+    real_replace = os.replace
+    moved_in = []
+
+    def replace(src, dst):
+        if Path(src).parent.name == filesets.STAGING:
+            if moved_in:  # the second new file cannot be moved in
+                raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
+            moved_in.append(dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(filesets.os, "replace", replace)
+    with (
+        pytest.raises(OSError, match="Input/output error"),
+        filesets.replace_set(tmp_path, names=("a.txt", "b.txt")) as stage,
+    ):
+        (stage / "a.txt").write_text("new a")
+        (stage / "b.txt").write_text("new b")
+    assert moved_in and snapshot(tmp_path) == {"a.txt": b"old a", "b.txt": b"old b"}
+
+
+def test_a_set_replaces_only_its_own_names_and_removes_what_a_killed_run_left(tmp_path):
+    from d3_core.generation.filesets import STAGING, NamePatterns, replace_set
+
+    (tmp_path / "kmer_k6.png").write_text("old plot")
+    (tmp_path / "notes.txt").write_text("not part of the set")
+    (tmp_path / STAGING).mkdir()
+    (tmp_path / STAGING / "half.json").write_text("{")  # a process killed while staging
+    with replace_set(tmp_path, names=NamePatterns("report.json", "*.png")) as stage:
+        assert entries(stage) == []
+        (stage / "report.json").write_text("{}")
+        (stage / "kmer_k3.png").write_text("new plot")
+    assert entries(tmp_path) == ["kmer_k3.png", "notes.txt", "report.json"]

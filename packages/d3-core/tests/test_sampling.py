@@ -115,16 +115,17 @@ def test_fixed_positions_can_differ_per_sequence():
     assert torch.equal(out[mask], tokens_fixed[mask])
 
 
-def test_per_sequence_generators_make_results_independent_of_the_batch():
-    graph, p = UniformGraph(4), _target(4)
-    score_fn = exact_score_fn(p, graph)
+@pytest.mark.parametrize("predictor", ["analytic", "euler"])
+@pytest.mark.parametrize("graph", [UniformGraph(4), AbsorbingGraph(4)], ids=repr)
+def test_per_sequence_generators_make_results_independent_of_the_batch(predictor, graph):
+    score_fn = exact_score_fn(_target(4), graph)
     seeds = [11, 12, 13, 14, 15, 16]
 
     def run(idx):
         gens = [torch.Generator().manual_seed(seeds[i]) for i in idx]
         return sample(
             score_fn, torch.zeros(len(idx), 1), length=LENGTH, graph=graph,
-            noise=GeometricNoise(), steps=10, generator=gens,
+            noise=GeometricNoise(), steps=10, generator=gens, predictor=predictor,
         )  # fmt: skip
 
     full = run(range(6))

@@ -436,3 +436,16 @@ def test_a_set_replaces_only_its_own_names_and_removes_what_a_killed_run_left(tm
         (stage / "report.json").write_text("{}")
         (stage / "kmer_k3.png").write_text("new plot")
     assert entries(tmp_path) == ["kmer_k3.png", "notes.txt", "report.json"]
+
+
+def test_evaluate_refuses_sample_sets_that_cannot_fit_in_memory(
+    tmp_path, checkpoint, toy_data, capsys
+):
+    argv = ["evaluate", "--dataset", "toy", "--model-path", str(checkpoint), "--data",
+            str(toy_data), "--ground-truth", "--paired-repeat", "100000000000", "--out",
+            str(tmp_path / "e"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 1
+    message = one_error(capsys)
+    assert message.startswith("test labels x --replicates (or --paired-repeat) 25600000000000:")
+    assert "GiB of memory available" in message
+    assert not (tmp_path / "e").exists()

@@ -4,10 +4,8 @@
 `evaluate_run` takes an `EvaluateRequest`; it draws (or reads) the sets, scores them with
 `d3_core.evaluation.fidelity` against the test split and its baselines, and writes
 ``report.json``, ``report.md``, the plots and the drawn samples as one set: ``out`` must be new,
-empty or d3's, one writer holds it at a time, and the new set is written in full beside an
-earlier report and swapped in only then, so a failure (a full disk) keeps the earlier one whole
-(`d3_core.generation.filesets`). The scoring functions are re-exported
-here, where earlier versions defined them.
+empty or d3's, one writer at a time, and the set is swapped in whole, so a failure (a full disk)
+keeps an earlier report (`d3_core.generation.filesets`). Scorers are re-exported from here.
 """
 
 from __future__ import annotations
@@ -45,8 +43,8 @@ __all__ = [
     "summarise",
 ]
 
+# What ``d3 evaluate`` writes into ``out`` (shell patterns): the report, its plots, the samples.
 REPORT_FILES = ("report.json", "report.md", "*.png", "samples", "samples-r*")
-"""What ``d3 evaluate`` writes into ``out`` (shell patterns): the report, its plots, the samples."""
 
 
 @dataclass
@@ -194,7 +192,7 @@ def _draw_sets(
         return _Sets([generated], None, str(Path(request.samples).resolve()), Guidance(), None,
                      request.steps, request.predictor, request.batch_size)  # fmt: skip
     from d3_core.diffusion.guidance import load_guiding_oracle, resolve_guidance
-    from d3_core.generation.sequences import sample_sequences, write_samples
+    from d3_core.generation.sequences import check_fits, sample_sequences, write_samples
 
     if loaded.precision != "32-true":
         warn(f"the model was trained under {loaded.precision}; it samples in float32")
@@ -220,6 +218,8 @@ def _draw_sets(
     for note in guidance_notes:
         say(note)
     sets, seconds, seed, replicates = [], [], request.seed, request.sets
+    check_fits(n * replicates, inputs.plugin.sequence_length, inputs.labels.shape[1:],
+               option="test labels x --replicates (or --paired-repeat)")  # fmt: skip
     base_dir = request.samples_dir or stage / "samples"
     for r in range(replicates):
         say(f"sampling {n} sequences for the test labels ({predictor}, {steps} steps, "

@@ -363,23 +363,20 @@ def test_a_truncated_research_file_is_unreadable(toy, tmp_path):
     written = research(tmp_path, "transformer")
     data = written.path.read_bytes()
     written.path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a PyTorch file"):
+    with pytest.raises(CheckpointError, match="a truncated zip archive: its end"):
         load_checkpoint(written.run_dir)
 
 
 # -- packaged and converted files ----------------------------------------------------------------
 
 
-def test_a_packaged_checkpoint_needs_trust_and_says_why(toy, tmp_path):
+def test_a_packaged_checkpoint_loads_without_trust_as_a_trusted_load_does(toy, tmp_path):
     written = write_packaged(
         tmp_path / "model.ckpt", dataset="toy", arch="transformer", signal=1, length=32
     )
-    with pytest.raises(
-        CheckpointError, match=re.escape("omegaconf.dictconfig.DictConfig")
-    ) as error:
-        load_checkpoint(written.path)
-    assert "--trust-checkpoint" in str(error.value)
-    assert "unpickling can run code" in str(error.value)
+    safe, trusted = load_checkpoint(written.path), load_checkpoint(written.path, trusted=True)
+    assert safe.format == "packaged"
+    _same_tensors(safe.model.state_dict(), trusted.model.state_dict())
 
 
 def test_a_trusted_packaged_transformer_loads_with_its_ema(toy, tmp_path):
@@ -440,12 +437,10 @@ def test_a_packaged_conv_model_cannot_take_two_global_labels(installed, make_plu
 
 
 @pytest.mark.parametrize("arch", ["transformer", "conv"])
-def test_a_converted_file_needs_trust_and_loads_as_its_research_file(toy, tmp_path, arch):
+def test_a_converted_file_loads_without_trust_as_its_research_file(toy, tmp_path, arch):
     written = research(tmp_path, arch)
     converted = write_converted(written, tmp_path / "converted.ckpt", dataset="toy", arch=arch)
-    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
-        load_checkpoint(converted)
-    loaded = load_checkpoint(converted, trusted=True)
+    loaded = load_checkpoint(converted)
     assert loaded.format == "converted" and loaded.step == written.step
     _assert_holds_ema(loaded, written)
 
@@ -566,9 +561,8 @@ def test_d3_convert_dir_converts_every_checkpoint_and_reports_every_file(toy, tm
     status = main(["convert", str(tmp_path / "zoo"), "--out", str(out), "--json"])
     records = {Path(r["source"]).relative_to(tmp_path / "zoo").as_posix(): r for r in
                json.loads(capsys.readouterr().out)}  # fmt: skip
-    assert status == 1  # the d3-dna file needs --trust-checkpoint
-    assert records["release/toy.ckpt"]["status"] == "failed"
-    assert "--trust-checkpoint" in records["release/toy.ckpt"]["reason"]
+    assert status == 0  # the d3-dna file needs no --trust-checkpoint
+    assert records["release/toy.ckpt"]["status"] == "converted"
     assert records["toy/optimizer.pt"]["status"] == "skipped"
     assert "not a checkpoint d3 reads" in records["toy/optimizer.pt"]["reason"]
     assert records["toy/Tran/checkpoints/checkpoint.pth"]["status"] == "converted"
@@ -576,9 +570,9 @@ def test_d3_convert_dir_converts_every_checkpoint_and_reports_every_file(toy, tm
     assert "README.txt" not in " ".join(records)  # not a PyTorch file: not a candidate
     assert (out / "toy/Conv/checkpoints/checkpoint_5.d3.ckpt").is_file()
 
-    assert main(["convert", str(tmp_path / "zoo"), "--out", str(out), "--trust-checkpoint"]) == 0
+    assert main(["convert", str(tmp_path / "zoo"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "1 converted, 3 skipped, 0 failed" in printed  # the runs were done the first time
+    assert "0 converted, 4 skipped, 0 failed" in printed  # all were done the first time
     assert load_checkpoint(out / "release" / "toy.d3.ckpt").format == "d3"
 
 

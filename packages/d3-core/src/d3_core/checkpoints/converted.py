@@ -15,6 +15,7 @@ from typing import Any
 from d3_core.checkpoints import envelope, layouts
 from d3_core.checkpoints.interface import CheckpointContents, CheckpointFormat
 from d3_core.checkpoints.research import from_research_layout
+from d3_core.config.schema import file_config
 
 __all__ = ["FORMAT", "detect", "read"]
 
@@ -29,7 +30,8 @@ def read(
 ) -> CheckpointContents:
     """A converted file, as the research checkpoint it wraps."""
     model, shadow, meta, hparams = envelope.lightning_parts(payload, path)
-    config = layouts.plain_config(hparams.get("cfg"))
+    notes = ["a research checkpoint in the earlier Lightning integration's envelope"]
+    config = file_config(layouts.plain_config(hparams.get("cfg")), str(path), notes)
     step = hparams.get("original_step", payload.get("global_step", 0))
     return from_research_layout(
         model,
@@ -41,7 +43,7 @@ def read(
         step=int(step),
         dataset=dataset,
         arch=arch,
-        notes=["a research checkpoint in the earlier Lightning integration's envelope"],
+        notes=notes,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-from d3_core.checkpoints import towers
+from d3_core.checkpoints import layouts, towers
 from d3_core.checkpoints.interface import MODEL_PREFIX
 from d3_core.errors import CheckpointError
 
@@ -74,5 +74,5 @@ def lightning_parts(state: dict, path: Path) -> tuple[dict, Any, dict, Any]:
             f"weights"
         )
     meta = {k: (v.item() if isinstance(v, Tensor) else v) for k, v in meta.items()}
-    hparams = state.get("hyper_parameters") or {}
-    return model, shadow, meta, hparams
+    hparams = layouts.plain_config(state.get("hyper_parameters")) or {}
+    return model, shadow, meta, dict(hparams) if isinstance(hparams, dict) else {}

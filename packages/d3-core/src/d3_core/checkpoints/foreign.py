@@ -16,6 +16,7 @@ from torch import Tensor
 from d3_core.checkpoints import layouts
 from d3_core.checkpoints.safe_load import first_line
 from d3_core.config import config_from_plain, resolve_config, to_plain
+from d3_core.config.schema import escape_interpolations
 from d3_core.errors import CheckpointError, D3ConfigError
 from d3_core.registry import (
     DatasetPlugin,
@@ -148,11 +149,17 @@ def research_noise(config: Any, notes: list[str]) -> dict[str, Any]:
         )
     if not noise:
         notes.append("no noise section in the config: D3's geometric noise 1e-4..20 assumed")
-    return {
-        "type": "geometric",
-        "sigma_min": float(noise.get("sigma_min", 1e-4)),
-        "sigma_max": float(noise.get("sigma_max", 20.0)),
-    }
+    bounds = {}
+    for key, default in (("sigma_min", 1e-4), ("sigma_max", 20.0)):
+        value = noise.get(key, default)
+        try:
+            bounds[key] = float(value)
+        except (TypeError, ValueError):
+            raise CheckpointError(
+                f"the run's config has noise.{key} = {value!r}, not a number (d3 resolves no "
+                f"interpolation of a file's config but a reference to a key of the same config)"
+            ) from None
+    return {"type": "geometric", **bounds}
 
 
 # research config key -> d3 config key; each is applied only if it is a valid d3 value.
@@ -187,7 +194,7 @@ def foreign_d3_config(
             continue
         trial = cfg.copy()
         try:
-            OmegaConf.update(trial, key, value, merge=False)
+            OmegaConf.update(trial, key, escape_interpolations(value), merge=False)
             config_from_plain(to_plain(trial), plugin)
         except Exception:  # a setting d3 cannot take is skipped, and said so
             notes.append(f"ignored the run's {key} = {value!r}: not a valid d3 value")

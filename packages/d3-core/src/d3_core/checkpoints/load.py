@@ -17,11 +17,13 @@ order of `d3_core.checkpoints.registry.FORMATS`:
   (docs/checkpoint-formats.md#converted-lightning-checkpoints): a research checkpoint in a Lightning
   envelope (`d3_core.checkpoints.converted`).
 
-Files are opened with ``torch.load(weights_only=True)``, which cannot run code
-(`d3_core.checkpoints.safe_load`). The packaged and converted files store their configs as
-pickled OmegaConf objects, which only a full unpickler reads, and unpickling can execute code
-hidden in a file: those load only with ``trusted=True`` (``--trust-checkpoint``). Converting such
-a file once gives a d3 file that loads safely.
+Files are opened with ``torch.load(weights_only=True)``, which cannot run code, with a short
+allowlist of plain-data classes (`d3_core.checkpoints.safe_load.PLAIN_DATA_GLOBALS`: the
+OmegaConf configs of packaged and converted files, Lightning's hyper-parameters, paths), so every
+format loads without trust; ``trusted=True`` (``--trust-checkpoint``) is only for a file holding
+other objects. No interpolation of a file's config is resolved
+(`d3_core.config.schema.file_config`), and d3's own files are checked against their content
+digest (`d3_core.checkpoints.digest`).
 
 Every format is read strictly by name: a missing, unexpected or mis-shaped tensor is an error
 that lists them, and a positional EMA list is named through the published key order before use
@@ -39,12 +41,14 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from d3_core.checkpoints import registry
+from d3_core.checkpoints.digest import verify_content_digest
 from d3_core.checkpoints.interface import CheckpointContents
 from d3_core.checkpoints.locate import file_sha256, find_checkpoints, locate_checkpoint
 from d3_core.checkpoints.native import CHECKPOINT_FORMAT, check_d3_payload, write_checkpoint
 from d3_core.checkpoints.registry import FORMATS
-from d3_core.checkpoints.safe_load import SafeLoadError, safe_load
+from d3_core.checkpoints.safe_load import safe_load
 from d3_core.config import model_sizes
+from d3_core.config.schema import escape_interpolations
 from d3_core.diffusion.graph import Graph, UniformGraph
 from d3_core.diffusion.noise import Noise, build_noise
 from d3_core.errors import CheckpointError
@@ -69,9 +73,8 @@ __all__ = [
 ]
 
 CHECKPOINT_TRUST_HINT = (
-    "The d3-dna packaged release and the earlier Lightning converter store their configs this "
-    "way. Pass --trust-checkpoint (trusted=True in Python) only if you trust where the file came "
-    "from, then `d3 convert` it once to get a file that loads safely"
+    "If you trust where the file came from, pass --trust-checkpoint (trusted=True in Python), "
+    "then `d3 convert` it once to get a file that loads without it"
 )
 """How a refused checkpoint tells its user to trust it, and what to do after."""
 
@@ -116,21 +119,23 @@ LoadedCheckpoint = LoadedModel
 
 
 def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
-    """Loads a d3 checkpoint's payload safely (``weights_only=True``) and checks its format.
+    """Loads a d3 checkpoint's payload safely (``weights_only=True``), checks its format and its
+    content digest. The stored config comes back with every ``${`` escaped, for
+    ``config_from_plain`` (docs/checkpoint-formats.md#stored-configs).
 
     Raises:
-        CheckpointError: The file is missing, unreadable, truncated, needs unpickling of code
-            objects, or is not a d3 checkpoint of a format this version reads.
+        CheckpointError: The file is missing, unreadable, truncated, holds objects that are not
+            plain data, changed since it was written, or is not a d3 checkpoint of a format
+            this version reads.
     """
     path = locate_checkpoint(path)
-    try:
-        state = safe_load(path, map_location=map_location)
-    except SafeLoadError as err:
-        raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} (corrupt, truncated, or not a PyTorch file "
-            f"that loads with weights_only=True): {err.reason}"
-        ) from None
-    return check_d3_payload(state, path)
+    state = check_d3_payload(safe_load(path, map_location=map_location), path)
+    verify_content_digest(state, path)
+    # written resolved by d3, so any "${" in the stored config is literal text: mark it so, and
+    # rebuilding the config (config_from_plain) resolves nothing the file holds
+    hparams = {**state["hyper_parameters"]}
+    hparams["cfg"] = escape_interpolations(hparams["cfg"])
+    return {**state, "hyper_parameters": hparams}
 
 
 def load_payload(path: str | os.PathLike, *, trusted: bool = False) -> Any:

@@ -17,9 +17,11 @@ from typing import Any
 
 import torch
 
+from d3_core.checkpoints.digest import add_content_digest, verify_content_digest
 from d3_core.checkpoints.foreign import plugin_for
 from d3_core.checkpoints.interface import MODEL_PREFIX, CheckpointContents, CheckpointFormat
 from d3_core.config import config_from_plain, to_plain
+from d3_core.config.schema import escape_interpolations
 from d3_core.errors import CheckpointError
 from d3_core.io import file_sha256
 
@@ -85,9 +87,12 @@ def read(
 ) -> CheckpointContents:
     """A d3 checkpoint in d3's terms (`arch` is checked by the loader: a d3 file has one)."""
     state = check_d3_payload(payload, path)
+    notes: list[str] = []
+    verify_content_digest(state, path, notes=notes)
     block = state["d3"]
     plugin = plugin_for(block.get("dataset"), asked=dataset, source=path, evidence="its d3 block")
-    cfg = config_from_plain(state["hyper_parameters"]["cfg"], plugin)
+    # written resolved by d3, so any "${" in it is literal text: never resolved on reading
+    cfg = config_from_plain(escape_interpolations(state["hyper_parameters"]["cfg"]), plugin)
     weights = {
         k[len(MODEL_PREFIX) :]: v
         for k, v in state["state_dict"].items()
@@ -97,7 +102,6 @@ def read(
     shadow = ema.get("shadow")
     if not isinstance(shadow, dict):
         raise CheckpointError(f"{path} has no EMA weights ('ema.shadow'); it cannot be sampled")
-    notes = []
     if "converted_from" in block:
         origin = block["converted_from"]
         notes.append(f"converted from the {origin.get('format')} checkpoint {origin.get('file')}")
@@ -121,7 +125,8 @@ def write_checkpoint(contents: CheckpointContents, out: str | os.PathLike) -> Pa
     """Writes checkpoint contents in d3's format, atomically (a crash leaves no partial file).
 
     The raw weights and the EMA are stored by name, the config as plain data; the ``d3`` block
-    records where it came from. Loading the result gives bit-identical tensors.
+    records where it came from and a digest of the content (`d3_core.checkpoints.digest`).
+    Loading the result gives bit-identical tensors.
     """
     import lightning
 
@@ -166,6 +171,7 @@ def write_checkpoint(contents: CheckpointContents, out: str | os.PathLike) -> Pa
             "converted_from": source,
         },
     }
+    add_content_digest(state)
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
     return out

@@ -27,6 +27,7 @@ from d3_core.checkpoints.foreign import (
     strip_module_prefix,
 )
 from d3_core.checkpoints.interface import CheckpointContents, CheckpointFormat
+from d3_core.config.schema import file_config
 from d3_core.errors import CheckpointError
 from d3_core.registry import arch_label, canonical_arch
 
@@ -47,7 +48,7 @@ def read(
     model, shadow, meta, hparams = envelope.lightning_parts(payload, path)
     notes: list[str] = []
     model = strip_module_prefix(model, notes)
-    config = layouts.plain_config(hparams.get("cfg")) or {}
+    config = file_config(layouts.plain_config(hparams.get("cfg")), str(path), notes) or {}
     stored = config_value(config, "model.architecture")
     if stored is not None:
         found = canonical_arch(stored)

@@ -35,6 +35,7 @@ from d3_core.checkpoints.foreign import (
     strip_module_prefix,
 )
 from d3_core.checkpoints.interface import CheckpointContents, CheckpointFormat
+from d3_core.config.schema import file_config
 from d3_core.errors import CheckpointError, D3Error
 from d3_core.registry import arch_label, canonical_arch
 
@@ -268,7 +269,7 @@ def read(
     """A research checkpoint, with the config of its run directory if it is in one."""
     notes: list[str] = []
     config_file = research_config_for(path.parent) or research_config_for(path.parent.parent)
-    config = load_yaml(config_file) if config_file else None
+    config = file_config(load_yaml(config_file), str(config_file), notes) if config_file else None
     if config_file:
         notes.append(f"run config {config_file}")
     ema = payload["ema"]

@@ -1,12 +1,24 @@
-"""The config schema: its seven sections, every key with its type and default.
+"""The config schema: its seven sections, every key with its type and default; and how a
+config read from a file is made inert.
 
 Every key is declared here (the ``model`` section by the architecture's config dataclass), so a
 misspelt key is an error that names its source, never a silently ignored setting.
+
+A config read from a file (a checkpoint's stored config, a research run's ``config.yaml``) never
+has an interpolation resolved (docs/checkpoint-formats.md#stored-configs): resolvers such as
+``${oc.env:NAME}`` would copy the reader's environment into d3's outputs, and a resolver may do
+anything its author registered. `file_config` follows only a plain reference to another key of
+the same config (``${model.length}``: the file's own data) and keeps every other ``${...}`` as
+literal text; `escape_interpolations` marks every ``${`` of plain data as literal for OmegaConf,
+for d3's own stored configs (written resolved, so a ``${`` in them was literal text) and before
+a file's value enters a d3 config. The user's own files, ``key=value`` overrides and the packaged
+presets are not files of this kind: they may interpolate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,3 +180,90 @@ def to_plain(cfg: Any) -> Any:
     if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
         return OmegaConf.to_container(cfg, resolve=True)
     return cfg
+
+
+_INTERPOLATION = re.compile(r"(?<!\\)\$\{")
+"""The start of an interpolation: ``${`` not escaped with a backslash."""
+_REFERENCE = re.compile(r"(?<!\\)\$\{([A-Za-z_][\w-]*(?:\.[\w-]+)*)\}")
+"""``${a.b}``: a plain, absolute reference to another key of the same config (no resolver)."""
+
+
+def escape_interpolations(plain: Any) -> Any:
+    """Plain data with every unescaped ``${`` of its strings escaped (``\\${``), so OmegaConf
+    hands the text back as it is and never resolves it. Containers are copied, not changed."""
+    if isinstance(plain, str):
+        return _INTERPOLATION.sub(lambda _: "\\${", plain)
+    if isinstance(plain, dict):
+        return {key: escape_interpolations(value) for key, value in plain.items()}
+    if isinstance(plain, (list, tuple)):
+        return [escape_interpolations(value) for value in plain]
+    return plain
+
+
+def _lookup(root: Any, dotted: str) -> tuple[bool, Any]:
+    node = root
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def file_config(plain: Any, source: str, notes: list[str] | None = None) -> Any:
+    """A config read from a file, as plain data in which nothing will be resolved.
+
+    A plain reference to another key of the same config (``${model.length}``, alone or inside
+    text) is replaced by that key's value, as the file's own data. Every other ``${...}``, a
+    resolver (``${oc.env:NAME}``, ``${hydra:...}``), a relative or nested one, a reference to a
+    missing key or a cycle, is kept as literal text, and `notes` records the key and the file.
+
+    Args:
+        plain: The config as plain containers (``OmegaConf.to_container(..., resolve=False)``).
+        source: The file, for notes.
+        notes: Where to record what was kept as text.
+
+    Returns:
+        A copy of `plain`; strings may still hold ``${`` as text (pass a value through
+        `escape_interpolations` before giving it to OmegaConf).
+    """
+    kept: list[str] = []
+
+    def text(value: str, key: str, seen: frozenset[str]) -> Any:
+        whole = _REFERENCE.fullmatch(value)
+        if whole and whole.group(1) not in seen:
+            found, target = _lookup(plain, whole.group(1))
+            if found and not isinstance(target, (dict, list)):
+                return walk(target, key, seen | {whole.group(1)})
+
+        def one(match: re.Match) -> str:
+            found, target = _lookup(plain, match.group(1))
+            if match.group(1) in seen or not found or isinstance(target, (dict, list)):
+                return match.group(0)
+            followed = walk(target, key, seen | {match.group(1)})
+            unresolved = isinstance(followed, str) and _INTERPOLATION.search(followed)
+            return match.group(0) if unresolved else str(followed)
+
+        value = _REFERENCE.sub(one, value)
+        if _INTERPOLATION.search(value):
+            kept.append(key)
+        return value
+
+    def walk(node: Any, key: str, seen: frozenset[str]) -> Any:
+        if isinstance(node, str):
+            return text(node, key, seen)
+        if isinstance(node, dict):
+            return {k: walk(v, f"{key}.{k}" if key else str(k), seen) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [walk(v, f"{key}.{i}", seen) for i, v in enumerate(node)]
+        return node
+
+    result = walk(plain, "", frozenset())
+    if kept and notes is not None:
+        notes.append(
+            f"kept {', '.join(sorted(set(kept)))} of {source} as literal text: d3 never resolves "
+            f"an interpolation other than a reference to a key of the same config"
+        )
+    return result

@@ -177,6 +177,7 @@ def load_oracle(
         CheckpointError: Unreadable file, no weights under the prefix, or missing, unexpected
             or mis-shaped keys (listed).
     """
+    from d3_core.checkpoints.digest import ORACLE_COVERED, verify_content_digest
     from d3_core.checkpoints.load import file_sha256, load_payload, weight_mismatches
 
     path = Path(path)
@@ -206,9 +207,11 @@ def load_oracle(
             f"{path}: the weights do not match the {spec.name}: missing {missing or 'none'}; "
             f"unexpected {unexpected or 'none'}; shape mismatches {mismatched or 'none'}"
         )
-    model.load_state_dict(weights, strict=True)
     notes = [f"weights under the prefix {prefix!r}"]
     block = payload.get("d3_oracle") if isinstance(payload, dict) else None
+    if isinstance(block, dict):  # d3-trained: docs/checkpoint-formats.md#content-digest
+        verify_content_digest(payload, path, block="d3_oracle", covered=ORACLE_COVERED, notes=notes)
+    model.load_state_dict(weights, strict=True)
     names = None
     if isinstance(block, dict) and "target_mean" in block:
         mean, sd = block["target_mean"], block["target_sd"]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from d3_core.checkpoints.digest import ORACLE_COVERED, add_content_digest, verify_content_digest
 from d3_core.errors import D3InputError
 from d3_core.oracles.model import load_oracle, tokens_to_input
 from d3_core.oracles.spec import ORACLE_FORMAT, OracleRecipe, OracleSpec, recipe_with
@@ -98,6 +99,7 @@ def _lightning_module(
             if scale is not None:
                 checkpoint["d3_oracle"]["target_mean"] = [float(v) for v in scale[0]]
                 checkpoint["d3_oracle"]["target_sd"] = [float(v) for v in scale[1]]
+            add_content_digest(checkpoint, block="d3_oracle", covered=ORACLE_COVERED)
 
     return OracleModule()
 
@@ -217,9 +219,12 @@ def train_oracle(
 
 def _record_test_pearson(checkpoint: Path, test_pearson: dict[str, float]) -> None:
     """Adds the test metrics to the checkpoint's ``d3_oracle`` block (rewritten atomically)."""
+    from d3_core.checkpoints.safe_load import safe_load
     from d3_core.io import atomic_path
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = safe_load(checkpoint, what="oracle checkpoint")
+    verify_content_digest(state, checkpoint, block="d3_oracle", covered=ORACLE_COVERED)
     state["d3_oracle"]["test_pearson"] = test_pearson
+    add_content_digest(state, block="d3_oracle", covered=ORACLE_COVERED)
     with atomic_path(checkpoint) as tmp:
         torch.save(state, tmp)

@@ -262,7 +262,13 @@ class TrainedRunFixtures(_Dataset):
     """One run of the Conv CPU preset on the package's small synthetic file, per test class.
 
     Set `name`; `design_batch` and `steps` are the sampler's batch and steps.
+
+    Every test of a subclass is ``slow``: the run trains for about 2 minutes on 2 cores, which
+    over five packages would not fit the quick ``nox``. ``nox -s slow``, which CI runs after
+    the quick sessions, checks every dataset's designs.
     """
+
+    pytestmark = pytest.mark.slow
 
     design_batch: ClassVar[int] = 128
     steps: ClassVar[int] = 64  # as the CPU presets sample

@@ -70,6 +70,18 @@ def _save(state, tmp_path) -> Path:
 # -- a good checkpoint -----------------------------------------------------------------------------
 
 
+def test_a_trained_checkpoint_carries_a_content_digest_that_loading_verifies(trained, tmp_path):
+    from d3_core.checkpoints.digest import COVERED, DIGEST_KEY, content_digest
+
+    state = torch.load(trained[0], map_location="cpu", weights_only=True)
+    assert state["d3"][DIGEST_KEY]["sha256"] == content_digest(state, COVERED, "d3")
+    state["state_dict"][next(iter(state["state_dict"]))].view(-1)[0] += 1.0
+    path = tmp_path / "edited.ckpt"
+    torch.save(state, path)  # an edit, not rewritten by d3: the stored digest no longer fits
+    with pytest.raises(CheckpointError, match=f"^{re.escape(str(path))} changed after it was"):
+        load_checkpoint(path)
+
+
 def test_a_checkpoint_loads_with_weights_only(trained):
     state = torch.load(trained[0], map_location="cpu", weights_only=True)
     assert state["d3"]["format_version"] == CHECKPOINT_FORMAT

@@ -105,6 +105,12 @@ def test_a_trained_oracle_learns_the_rule_and_writes_a_loadable_checkpoint(
     oracle = load_oracle(result.checkpoint, spec)
     r = np.corrcoef(oracle.predict(splits["test"].tokens)[:, 0], splits["test"].labels[:, 0])[0, 1]
     assert r == pytest.approx(result.test_pearson["copies"], abs=1e-3)
+    assert not any("unverified" in note for note in oracle.notes)  # its digest was checked
+    # docs/checkpoint-formats.md#content-digest: a changed weight is refused, naming the file
+    state["state_dict"][next(iter(state["state_dict"]))].view(-1)[0] += 1.0
+    torch.save(state, tmp_path / "edited.ckpt")
+    with pytest.raises(CheckpointError, match=r"edited\.ckpt changed after it was written"):
+        load_oracle(tmp_path / "edited.ckpt", spec)
 
 
 def test_an_oracle_trained_on_standardised_targets_predicts_in_the_targets_units(

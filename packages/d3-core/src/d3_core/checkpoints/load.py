@@ -48,7 +48,6 @@ from d3_core.checkpoints.native import CHECKPOINT_FORMAT, check_d3_payload, writ
 from d3_core.checkpoints.registry import FORMATS
 from d3_core.checkpoints.safe_load import safe_load
 from d3_core.config import model_sizes
-from d3_core.config.schema import escape_interpolations
 from d3_core.diffusion.graph import Graph, UniformGraph
 from d3_core.diffusion.noise import Noise, build_noise
 from d3_core.errors import CheckpointError
@@ -120,8 +119,8 @@ LoadedCheckpoint = LoadedModel
 
 def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
     """Loads a d3 checkpoint's payload safely (``weights_only=True``), checks its format and its
-    content digest. The stored config comes back with every ``${`` escaped, for
-    ``config_from_plain`` (docs/checkpoint-formats.md#stored-configs).
+    content digest. Its stored config is resolved text: ``config_from_plain`` resolves nothing in
+    it (docs/checkpoint-formats.md#stored-configs).
 
     Raises:
         CheckpointError: The file is missing, unreadable, truncated, holds objects that are not
@@ -131,11 +130,7 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> di
     path = locate_checkpoint(path)
     state = check_d3_payload(safe_load(path, map_location=map_location), path)
     verify_content_digest(state, path)
-    # written resolved by d3, so any "${" in the stored config is literal text: mark it so, and
-    # rebuilding the config (config_from_plain) resolves nothing the file holds
-    hparams = {**state["hyper_parameters"]}
-    hparams["cfg"] = escape_interpolations(hparams["cfg"])
-    return {**state, "hyper_parameters": hparams}
+    return state
 
 
 def load_payload(path: str | os.PathLike, *, trusted: bool = False) -> Any:

@@ -5,7 +5,7 @@ every format, oracle weights, Sei). torch's weights-only unpickler rebuilds only
 containers and the classes allowed for the call, so it cannot run code a file chooses. The
 formats users have also hold a few plain-data classes (docs/checkpoint-formats.md#safe-loading):
 d3-dna and the earlier Lightning converter keep their configs as OmegaConf objects, Lightning
-keeps hyper-parameters that may hold paths. `PLAIN_DATA_GLOBALS` names them, and they are
+keeps hyper-parameters that may hold paths and loop state in ``defaultdict``. `PLAIN_DATA_GLOBALS` names them, and they are
 allowed for the one ``torch.load`` call through ``torch.serialization.safe_globals`` (a context
 manager: nothing is added to the process's global allowlist).
 
@@ -30,10 +30,11 @@ looked up.
   of the file, so it must be on this list too (Lightning's loop state uses ``dict``).
 * ``pathlib.PosixPath``, ``PurePosixPath``, ``PureWindowsPath``: way (3) with the path's parts as
   strings; building a path object touches no file.
-* Lightning's ``AttributeDict`` (``lightning.fabric.utilities.data`` and, from the standalone
-  ``pytorch_lightning``, ``lightning_fabric.utilities.data``): a dict subclass, way (1) plus
-  ``__setitem__``. d3 reads it through `AttributeDict`, a plain ``dict`` subclass of its own, so
-  loading imports no Lightning code.
+
+Lightning's ``AttributeDict`` cannot be on the list: torch's unpickler sets items only on
+``dict``, ``OrderedDict`` and ``Counter``, never on a subclass. Lightning 2.x stores
+hyper-parameters as ``dict(hparams)`` (or the ``DictConfig`` itself), so its files do not hold
+one; a file that does needs ``trusted=True``.
 
 A file that holds anything else is a readable pickle d3 will not run: `UntrustedFileError`
 names the global torch refused, says why, and how to proceed (``trusted=True`` reads it with a
@@ -60,7 +61,6 @@ from d3_core.errors import CheckpointError
 __all__ = [
     "PLAIN_DATA_GLOBALS",
     "TRUST_HINT",
-    "AttributeDict",
     "SafeLoadError",
     "UnreadableFileError",
     "UntrustedFileError",
@@ -82,10 +82,6 @@ MMAP_NOTE = "not in torch's zipfile format, so read whole (mmap=False)"
 LEGACY_TAR = "torch's legacy .tar format"
 
 
-class AttributeDict(dict):
-    """What d3 reads Lightning's ``AttributeDict`` as: its items, as a plain ``dict``."""
-
-
 PLAIN_DATA_GLOBALS: tuple[tuple[str, str], ...] = (
     ("omegaconf.dictconfig", "DictConfig"),
     ("omegaconf.listconfig", "ListConfig"),
@@ -105,18 +101,13 @@ PLAIN_DATA_GLOBALS: tuple[tuple[str, str], ...] = (
     ("pathlib", "PosixPath"),
     ("pathlib", "PurePosixPath"),
     ("pathlib", "PureWindowsPath"),
-    ("lightning.fabric.utilities.data", "AttributeDict"),
-    ("lightning_fabric.utilities.data", "AttributeDict"),
 )
 """The plain-data globals `safe_load` allows, as (module, name): why each is safe is in this
 module's docstring; docs/checkpoint-formats.md#safe-loading lists them."""
 
-_STAND_INS = {"AttributeDict": AttributeDict}
-
 
 def plain_data_globals() -> list[Any]:
-    """`PLAIN_DATA_GLOBALS` as ``torch.serialization.safe_globals`` takes them: the objects, and
-    ``(stand-in, "module.name")`` for Lightning's ``AttributeDict``."""
+    """`PLAIN_DATA_GLOBALS` as ``torch.serialization.safe_globals`` takes them."""
     import omegaconf.base
     import omegaconf.dictconfig
     import omegaconf.listconfig
@@ -134,9 +125,6 @@ def plain_data_globals() -> list[Any]:
     }
     allowed: list[Any] = []
     for module, name in PLAIN_DATA_GLOBALS:
-        if name in _STAND_INS:
-            allowed.append((_STAND_INS[name], f"{module}.{name}"))
-            continue
         namespace = modules[module]
         obj = namespace[name] if isinstance(namespace, dict) else getattr(namespace, name)
         # typing.Any is not a class: torch names it by the string the pickle uses
@@ -211,7 +199,7 @@ def _pickle_globals(path: Path) -> list[str]:
                 stream = archive.open(names[0])  # checks the entry's CRC as it reads
             for op, arg, _ in pickletools.genops(stream):
                 if op.name in ("GLOBAL", "INST"):
-                    found.append(str(arg).replace(" ", "."))
+                    found.append(str(arg).replace(" ", ".").replace("__builtin__.", "builtins."))
                 elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
                     found.append(f"{strings[-2]}.{strings[-1]}")
                 if isinstance(arg, str):

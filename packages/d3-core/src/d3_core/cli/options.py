@@ -62,8 +62,9 @@ def add_checkpoint_options(parser: argparse.ArgumentParser, *, dataset: bool = T
     parser.add_argument(
         "--trust-checkpoint",
         action="store_true",
-        help="allow full unpickling, which d3-dna and converted Lightning files need; it can "
-        "run code hidden in a file, so only for files from a source you trust",
+        help="allow a full unpickle of a file holding objects other than plain data (every "
+        "format d3 reads loads without it); it can run code hidden in the file, so only for "
+        "files from a source you trust",
     )
 
 

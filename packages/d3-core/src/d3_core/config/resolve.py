@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from d3_core.config.checks import check_config
-from d3_core.config.schema import PRESETS, build_schema, to_plain
+from d3_core.config.schema import PRESETS, build_schema, escape_interpolations, to_plain
 from d3_core.errors import D3ConfigError
 from d3_core.io import atomic_write
 from d3_core.registry import DatasetPlugin, as_plugin, canonical_arch, load_dataset_plugin
@@ -229,7 +229,10 @@ def config_from_plain(plain: Mapping[str, Any], plugin: DatasetPlugin | None = N
     except (KeyError, TypeError):
         raise D3ConfigError("the stored config lacks dataset.name or model.architecture") from None
     plugin = plugin or load_dataset_plugin(name)
-    cfg = _merge(build_schema(plugin, arch), OmegaConf.create(dict(plain)), "the stored config")
+    # stored plain data is resolved text: a "${" in it is literal, never resolved again
+    # (docs/checkpoint-formats.md#stored-configs)
+    stored = OmegaConf.create(escape_interpolations(dict(plain)))
+    cfg = _merge(build_schema(plugin, arch), stored, "the stored config")
     check_config(cfg, plugin)
     return cfg
 

@@ -195,9 +195,17 @@ class D3LightningModule(L.LightningModule):
                 "lightning": L.__version__,
             },
         }
+        from d3_core.checkpoints.digest import add_content_digest
+
+        add_content_digest(checkpoint)  # docs/checkpoint-formats.md#content-digest
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restores the EMA saved by `on_save_checkpoint`."""
+        """Checks the content digest, then restores the EMA saved by `on_save_checkpoint`."""
+        from d3_core.checkpoints.digest import verify_content_digest
+
+        if "d3" in checkpoint:
+            source = getattr(self._trainer, "ckpt_path", None) or "the checkpoint being resumed"
+            verify_content_digest(checkpoint, source)
         if "ema" not in checkpoint:
             raise CheckpointError(
                 "the checkpoint has no 'ema' entry, so it was not written by d3's trainer; "

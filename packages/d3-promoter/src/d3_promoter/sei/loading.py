@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from d3_core.checkpoints.safe_load import UnreadableFileError, safe_load
+from d3_core.checkpoints.safe_load import safe_load
 from d3_core.errors import CheckpointError, D3InputError
 from d3_promoter.sei.names import read_sei_names
 from d3_promoter.sei.network import Sei, StrandAveraged
@@ -85,23 +85,16 @@ def _read_payload(path: Path, *, trusted: bool, mmap: bool) -> tuple[Any, list[s
     """The file's payload through d3's safe loader (weights only unless trusted), and notes on
     how it was read (a file not in torch's zipfile format is read whole, not memory-mapped)."""
     notes: list[str] = []
-    try:
-        payload = safe_load(
-            path,
-            trusted=trusted,
-            mmap=mmap,
-            what="Sei checkpoint",
-            trust_hint=SEI_TRUST_HINT,
-            notes=notes,
-        )
-    except UnreadableFileError as err:
-        if not err.weights_only:
-            raise
-        raise CheckpointError(
-            f"cannot read Sei checkpoint {str(path)!r} with torch.load(weights_only=True) "
-            f"({err.reason}): it is corrupt or not a PyTorch file, or it needs a full unpickle "
-            f"(trusted=True, only for a file you trust)"
-        ) from None
+    # A file that is not readable is an UnreadableFileError naming it and what was wrong; one
+    # that names code is an UntrustedFileError naming the global; both are CheckpointErrors.
+    payload = safe_load(
+        path,
+        trusted=trusted,
+        mmap=mmap,
+        what="Sei checkpoint",
+        trust_hint=SEI_TRUST_HINT,
+        notes=notes,
+    )
     return payload, notes
 
 

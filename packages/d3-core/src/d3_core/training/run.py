@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from d3_core.config import resolve_precision, save_config
+from d3_core.data.files import read_data_file
 from d3_core.errors import CheckpointError, D3ConfigError, D3InputError
 from d3_core.registry import DatasetPlugin, arch_label, as_plugin
 from d3_core.training.callbacks import (
@@ -244,7 +245,7 @@ def _data_module(cfg: DictConfig, plugin: DatasetPlugin):
     from d3_core.data.loader import D3DataModule, label_names_of
 
     path = check_data_path(cfg)
-    splits = plugin.load("data_loader")(path)
+    splits = read_data_file(plugin, path)
     source, names = label_names_of(plugin, splits, cfg.dataset.label_names)
     if source == "data file":
         cfg.dataset.label_names = list(names)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 from pathlib import Path
 
 from d3_core.cli.options import positive, quiet_lightning, say
@@ -108,8 +110,8 @@ def _resume_config(args: argparse.Namespace, overrides: list[str]):
 def run(args: argparse.Namespace) -> int:
     """``d3 train``: resolve the config, prepare the run directory, train, summarise."""
     from d3_core.config import resolve_run_config
-    from d3_core.io import atomic_write
-    from d3_core.training.run import check_data_path, prepare_run_dir, train
+    from d3_core.outputs import claim_output_dir
+    from d3_core.training.run import _rank, check_data_path, prepare_run_dir, train
 
     quiet_lightning()
     overrides = train_overrides(args)
@@ -125,27 +127,75 @@ def run(args: argparse.Namespace) -> int:
         checkpoint, out = None, args.out
     cfg, plugin = resolved
     check_data_path(cfg)  # before the run directory is made: a typo leaves nothing behind
-    run_dir = prepare_run_dir(
-        out, dataset=plugin.name, arch=cfg.model.architecture, force=args.force,
-        resuming=checkpoint is not None,
-    )  # fmt: skip
-    say(f"run directory: {run_dir.root}")
-    result = train(cfg, run_dir, resume=checkpoint, progress=not args.no_progress, plugin=plugin)
+    check_hardware(cfg)
+    if out is not None:
+        claimed = claim_output_dir(
+            out, owned=RUN_ENTRIES, what="a run", lock=_rank() == 0,
+            keep_on_error=lambda path: (path / "checkpoints" / "last.ckpt").exists(),
+        )  # fmt: skip
+    else:
+        claimed = contextlib.nullcontext()
+    with claimed:
+        run_dir = prepare_run_dir(
+            out, dataset=plugin.name, arch=cfg.model.architecture, force=args.force,
+            resuming=checkpoint is not None,
+        )  # fmt: skip
+        say(f"run directory: {run_dir.root}")
+        result = train(
+            cfg, run_dir, resume=checkpoint, progress=not args.no_progress, plugin=plugin
+        )
+        _write_summary(run_dir, result, checkpoint)
+    return 0
+
+
+RUN_ENTRIES = ("config.yaml", "checkpoints", "logs", "samples", "train.json", "lightning_logs")
+"""What a run directory holds; any other entry in --out makes it someone else's directory."""
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+"""The trainer.accelerator values d3 runs on."""
+
+
+def check_hardware(cfg) -> None:
+    """Refuses an accelerator or strategy d3 cannot start, before anything is written."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    accelerator = cfg.trainer.accelerator
+    if accelerator not in ACCELERATORS:
+        raise D3ConfigError(
+            f"trainer.accelerator = {accelerator!r} is not supported; use one of "
+            f"{', '.join(ACCELERATORS)}"
+        )
+    strategy = cfg.trainer.strategy
+    known = sorted(StrategyRegistry.available_strategies())
+    if isinstance(strategy, str) and strategy != "auto" and strategy not in known:
+        raise D3ConfigError(
+            f"trainer.strategy = {strategy!r} is not a Lightning strategy; use auto, ddp or "
+            f"another of: {', '.join(known)}"
+        )
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _write_summary(run_dir, result, checkpoint) -> None:
+    from d3_core.io import atomic_write
+
     summary = {
         "run_dir": str(result.run_dir),
         "last_checkpoint": str(result.last_checkpoint),
         "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
         "steps": result.steps,
         "resumed_from": str(checkpoint) if checkpoint else None,
-        "val_loss": result.val_loss,
+        # Strict JSON: a non-finite loss is written as null, never as a bare NaN.
+        "val_loss": result.val_loss if _finite(result.val_loss) else None,
         "seconds": round(result.seconds, 2),
     }
     with atomic_write(run_dir.root / "train.json") as file:
-        json.dump(summary, file, indent=2)
+        json.dump(summary, file, indent=2, allow_nan=False)
         file.write("\n")
     val = f"{result.val_loss:.4f}" if result.val_loss is not None else "not measured"
     say(
         f"trained {result.steps} steps in {result.seconds:.0f} s; validation loss {val}\n"
         f"checkpoint: {result.last_checkpoint}\nlogs: {run_dir.logs / 'metrics.csv'}"
     )
-    return 0

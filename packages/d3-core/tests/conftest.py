@@ -142,3 +142,18 @@ def toy_data(toy, tmp_path_factory) -> Path:
     if not path.exists():
         toyplugin.write_synthetic(path, seed=0, size="small")
     return path
+
+
+@pytest.fixture
+def checkpoint(toy_data, tmp_path_factory, monkeypatch) -> Path:
+    """A toy transformer trained for 5 steps through ``d3 train``, once per test session."""
+    from d3_core.cli.main import main
+    from d3_core.training.run import RUN_DIR_ENV
+
+    path = tmp_path_factory.getbasetemp() / "toy-run" / "checkpoints" / "last.ckpt"
+    if not path.exists():
+        monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+        argv = ["train", "--dataset", "toy", "--arch", "Tran", "--data", str(toy_data),
+                "--out", str(path.parent.parent), "--max-steps", "5", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+    return path

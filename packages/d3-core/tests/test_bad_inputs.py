@@ -28,14 +28,9 @@ def _fresh_run_dir_env(monkeypatch):
 
 
 @pytest.fixture
-def trained(toy_data, tmp_path_factory) -> Path:
-    """A toy transformer run of 2 steps, trained once per test session."""
-    run = tmp_path_factory.getbasetemp() / "bad-inputs-run"
-    if not (run / "checkpoints" / "last.ckpt").exists():
-        argv = ["train", "--dataset", "toy", "--arch", "Tran", "--data", str(toy_data), "--out",
-                str(run), "--no-progress", "training.max_steps=2", "training.val_every_n_steps=2"]  # fmt: skip
-        assert main(argv) == 0
-    return run / "checkpoints" / "last.ckpt"
+def trained(checkpoint) -> Path:
+    """The shared toy checkpoint (conftest.py)."""
+    return checkpoint
 
 
 @dataclass(frozen=True)

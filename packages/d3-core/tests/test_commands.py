@@ -18,17 +18,6 @@ def _fresh_run_dir_env(monkeypatch):
     monkeypatch.delenv(RUN_DIR_ENV, raising=False)
 
 
-@pytest.fixture
-def checkpoint(toy_data, tmp_path_factory) -> Path:
-    """A toy transformer trained for 5 steps, trained once per session."""
-    path = tmp_path_factory.getbasetemp() / "toy-run" / "checkpoints" / "last.ckpt"
-    if not path.exists():
-        argv = ["train", "--dataset", "toy", "--arch", "Tran", "--data", str(toy_data),
-                "--out", str(path.parent.parent), "--max-steps", "5", "--no-progress"]  # fmt: skip
-        assert main(argv) == 0
-    return path
-
-
 def sample_cli(checkpoint: Path, out: Path, *extra: str) -> int:
     return main(["sample", "--checkpoint", str(checkpoint), "--out", str(out), "--no-progress",
                  *extra])  # fmt: skip

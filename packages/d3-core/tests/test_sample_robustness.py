@@ -22,17 +22,6 @@ from d3_core.outputs import LOCK_NAME
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def checkpoint(toy_data, tmp_path_factory) -> Path:
-    """The toy transformer of test_commands (5 steps), trained once per session."""
-    path = tmp_path_factory.getbasetemp() / "toy-run" / "checkpoints" / "last.ckpt"
-    if not path.exists():
-        argv = ["train", "--dataset", "toy", "--arch", "Tran", "--data", str(toy_data),
-                "--out", str(path.parent.parent), "--max-steps", "5", "--no-progress"]  # fmt: skip
-        assert main(argv) == 0
-    return path
-
-
 def sample(checkpoint: Path, out: Path, *extra: str) -> int:
     return main(["sample", "--checkpoint", str(checkpoint), "--out", str(out), "--no-progress",
                  "--steps", "3", *extra])  # fmt: skip

@@ -219,11 +219,11 @@ class CheckpointConformance:
         print(f"{self.name} {arch} paper size: max |log-score error| {error:.2e}")
         assert error < 2e-5
 
-    def test_a_packaged_transformer_checkpoint_loads_when_trusted(self, tmp_path):
+    def test_a_packaged_transformer_checkpoint_loads_safely_as_when_trusted(self, tmp_path):
+        """Its OmegaConf config is plain data on the allowlist: no full unpickle is needed."""
         import torch
 
         from d3_core.checkpoints.load import load_checkpoint
-        from d3_core.errors import CheckpointError
         from d3_core.testing.checkpoint_writers import write_packaged
 
         plugin = self.load_plugin()
@@ -231,13 +231,14 @@ class CheckpointConformance:
             tmp_path / "release.ckpt", dataset=self.name, arch="transformer",
             signal=plugin.label_width, length=self.sequence_length,
         )  # fmt: skip
-        with pytest.raises(CheckpointError, match="--trust-checkpoint"):
-            load_checkpoint(written.path)
+        safe = load_checkpoint(written.path, dataset=self.name)
         loaded = load_checkpoint(written.path, trusted=True, dataset=self.name)
-        assert loaded.format == "packaged" and loaded.cfg.model.cond_dim == 128
+        assert loaded.format == safe.format == "packaged" and loaded.cfg.model.cond_dim == 128
         params = dict(loaded.model.named_parameters())
         assert params.keys() == written.ema.keys()
         assert all(torch.equal(params[k], v) for k, v in written.ema.items())
+        safe_params = dict(safe.model.named_parameters())
+        assert all(torch.equal(safe_params[k], v) for k, v in written.ema.items())
 
     def test_a_packaged_conv_checkpoint_loads_only_for_one_label_channel(self, tmp_path):
         """d3-dna's conv model takes a per-position track or one global label, nothing wider."""

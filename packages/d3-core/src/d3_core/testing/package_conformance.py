@@ -264,8 +264,8 @@ class TrainedRunFixtures(_Dataset):
     Set `name`; `design_batch` and `steps` are the sampler's batch and steps.
 
     Every test of a subclass is ``slow``: the run trains for about 2 minutes on 2 cores, which
-    over five packages would not fit the quick ``nox``. ``nox -s slow``, which CI runs after
-    the quick sessions, checks every dataset's designs.
+    over five packages would not fit the quick ``nox``. CI runs the design classes after the
+    quick sessions (``nox -s slow -- -k Designs``).
     """
 
     pytestmark = pytest.mark.slow

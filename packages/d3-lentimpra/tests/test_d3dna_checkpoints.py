@@ -53,18 +53,20 @@ def test_our_model_gives_d3dnas_log_scores_on_its_stored_input(arch):
 
 def test_d3_sample_runs_on_each_d3dna_checkpoint(tmp_path):
     from d3_core.cli.main import main
-    from d3_core.registry import get_plugin
+    from d3_core.registry import load_dataset_plugin
 
-    (name,) = get_plugin("lentimpra").label_names
+    (name,) = load_dataset_plugin("lentimpra").label_names
     labels = tmp_path / "labels.tsv"
     labels.write_text(f"{name}\n0.5\n-1.0\n")
     for arch in ARCHS:
         out = tmp_path / arch
         argv = ["sample", "--dataset", "lentimpra", "--checkpoint",
                 str(FIXTURES / f"d3dna-lentimpra-{arch}.ckpt"), "--labels", str(labels),
-                "--out", str(out), "--num-samples", "2", "--steps", "4", "--no-progress"]  # fmt: skip
+                "--out", str(out), "--steps", "4", "--no-progress"]  # fmt: skip
         assert main(argv) == 0, arch
         with np.load(out / "samples.npz") as samples:
-            tokens = samples["tokens"] if "tokens" in samples else samples[samples.files[0]]
-        assert tokens.shape[-1] == 230 and tokens.min() >= 0 and tokens.max() <= 3, arch
-        assert (out / "samples.fasta").read_text().count(">") == tokens.reshape(-1, 230).shape[0]
+            tokens, sampled_labels = samples["tokens"], samples["labels"]
+        # one 230-bp sequence per labels row, with its row's label
+        assert tokens.shape == (2, 230) and tokens.max() <= 3, arch
+        assert sampled_labels[:, 0].tolist() == [0.5, -1.0], arch
+        assert (out / "samples.fasta").read_text().count(">") == 2, arch

@@ -154,9 +154,9 @@ def test_an_oracle_trained_on_the_synthetic_data_beats_a_composition_baseline(tm
     """``d3 oracle train --dataset lentimpra`` on the small synthetic file (the recipe, fewer
     epochs): test Pearson well above a least-squares fit to nucleotide composition."""
     from d3_core.oracles import recipe_with, train_oracle
-    from d3_core.registry import get_plugin
+    from d3_core.registry import load_dataset_plugin
 
-    plugin = get_plugin("lentimpra")
+    plugin = load_dataset_plugin("lentimpra")
     path = plugin.load("synthetic_data")(tmp_path / f"small{plugin.data_suffix}", seed=0,
                                          size="small")  # fmt: skip
     splits = plugin.load("load_data")(path)

@@ -35,6 +35,14 @@ def quiet_lightning() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*Checkpoint directory .* exists and is not empty.*"
     )
+    # d3's training batches are a function of the global step (data/loader.py StepBatchSampler)
+    # and every step reseeds its randomness, so a resume mid-epoch is exact (to the bit: tests/
+    # test_kill_resume.py); Lightning cannot know that and warns on every resume.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"You're resuming from a checkpoint that ended before the epoch ended and your "
+        r"dataloader is not resumable\.",
+    )
 
 
 def positive(text: str) -> int:

@@ -2,13 +2,15 @@
 
 Atomic checkpoint writes, ``last.ckpt`` on a step schedule, sample-based evaluation that keeps
 the best designing checkpoint, a progress bar in optimizer steps, and a CSV logger that continues
-a resumed run's ``metrics.csv``.
+a resumed run's ``metrics.csv``. A run killed at any point (even ``kill -9`` inside a checkpoint
+write) leaves a ``last.ckpt`` that loads and resumes bit for bit.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,48 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
 
-from d3_core.io import atomic_path
+from d3_core.io import atomic_path, torch_save
 
 __all__ = [
+    "KILL_ENV",
     "AtomicCheckpointIO",
     "ContinuingCSVLogger",
     "LastCheckpoint",
     "SampleEvaluation",
     "StepProgressBar",
 ]
+
+
+KILL_ENV = "D3_TEST_SIGKILL"
+"""Test hook, read only from this environment variable (d3's kill-and-resume tests set it; a
+run never needs it): ``checkpoint-write:N`` makes the process SIGKILL itself inside the write of
+a checkpoint of optimizer step N, after its temporary file is complete and before the rename;
+``step:N`` when optimizer step N ends, before that step's ``last.ckpt`` is saved. Unset or any
+other value: nothing happens."""
+
+TEMPORARY_GLOB = ".*.ckpt.*.tmp"
+"""The names `d3_core.io.atomic_path` gives a checkpoint being written (``.last.ckpt.x1y2.tmp``)."""
+
+
+def _kill_point(where: str, step: int) -> None:
+    """SIGKILLs this process when `KILL_ENV` names this point (tests only)."""
+    if os.environ.get(KILL_ENV) == f"{where}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def remove_temporary_checkpoints(folder: Path) -> list[Path]:
+    """Deletes the temporary files of checkpoint writes that a killed process left in `folder`.
+
+    The rename is the only step that replaces a checkpoint, so such a file is never the newest
+    state of anything; `LastCheckpoint` calls this when a run starts, before it writes.
+
+    Returns:
+        The files deleted.
+    """
+    stray = sorted(Path(folder).glob(TEMPORARY_GLOB)) if Path(folder).is_dir() else []
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -38,7 +73,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            torch_save(checkpoint, tmp, target=path)
+            _kill_point("checkpoint-write", int(checkpoint.get("global_step", -1)))
 
 
 class LastCheckpoint(Callback):
@@ -48,7 +84,12 @@ class LastCheckpoint(Callback):
         self.path, self.every_n_steps = path, every_n_steps
         self._saved_at = -1
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.is_global_zero:  # the one writer of the run's checkpoints
+            remove_temporary_checkpoints(self.path.parent)
+
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        _kill_point("step", trainer.global_step)
         if trainer.global_step % self.every_n_steps == 0:
             self._save(trainer)
 

@@ -141,6 +141,30 @@ def test_a_reverse_channel_network_reads_the_forward_strand_as_zeros():
         assert torch.allclose(five(x), four(x), atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [("Oracle_MPRA_K562.ckpt", "K562"), ("Oracle_MPRA_HepG2.ckpt", "HepG2"), ("mine.ckpt", "K562")],
+)
+def test_a_published_files_output_is_named_after_the_cell_in_its_name(tmp_path, name, cell):
+    path = tmp_path / name
+    path.write_bytes(TINY.read_bytes())
+    assert load_oracle(path, ORACLE).output_names == (cell,)
+
+
+def test_an_oracle_trained_by_d3_keeps_the_label_name_it_learned(tmp_path):
+    from d3_core.oracles import recipe_with, train_oracle
+    from d3_lentimpra.data import load_data
+    from d3_lentimpra.synthetic import write_synthetic
+
+    data = write_synthetic(tmp_path / "tiny.h5", seed=0, size="tiny")
+    tiny = recipe_with(ORACLE.recipe, max_epochs=1, batch_size=64)
+    result = train_oracle(ORACLE, load_data(data), tmp_path / "oracle", dataset="lentimpra",
+                          output_names=("HepG2",), recipe=tiny, progress=False)  # fmt: skip
+    published_name = tmp_path / "Oracle_MPRA_K562.ckpt"  # a d3 file's names win over its name
+    published_name.write_bytes(result.checkpoint.read_bytes())
+    assert load_oracle(published_name, ORACLE).output_names == ("HepG2",)
+
+
 def _composition(tokens: np.ndarray) -> np.ndarray:
     """Mono- and dinucleotide frequencies (N, 20) and a constant: the trivial baseline's input."""
     mono = np.stack([(tokens == b).mean(1) for b in range(4)], 1)

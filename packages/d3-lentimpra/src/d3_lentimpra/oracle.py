@@ -6,17 +6,27 @@ Module and layer names follow the published Lightning checkpoint (``state_dict``
 ``model.``). Every width, kernel and the output count are read from the checkpoint's weights, so
 a smaller or larger LegNet loads as strictly as the published one; only the pooling (2 after
 each block) cannot be read from weights and is the published one.
+
+The one output is named after the cell line: a file d3 trained records its label's name; a
+published file is named by its file name (``Oracle_MPRA_HepG2.ckpt`` predicts HepG2), and any
+other file gets the plugin's default, K562.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from d3_core.errors import CheckpointError
-from d3_core.oracles import OracleRecipe, OracleSpec
+from d3_core.oracles import OracleRecipe, OracleSpec, load_oracle
+from d3_lentimpra.plugin import CELLS, PLUGIN
 
-__all__ = ["ORACLE", "LegNetOracle", "legnet_sizes"]
+__all__ = ["ORACLE", "LegNetOracle", "legnet_sizes", "load_legnet"]
 
 PUBLISHED_BLOCKS = (80, 96, 112, 128)
 """Output channels of the published network's four blocks."""
@@ -203,10 +213,32 @@ def legnet_sizes(weights: dict[str, Tensor]) -> dict[str, object]:
     return sizes
 
 
+def _published_cell(path: Path) -> str | None:
+    """The cell of a published file's name, ``Oracle_MPRA_<cell>.ckpt``; None for other names."""
+    found = re.fullmatch(r"oracle_mpra_(\w+)\.ckpt", path.name.lower())
+    return next((c for c in CELLS if found and c.lower() == found.group(1)), None)
+
+
+def load_legnet(path: Path, *, spec: OracleSpec, device: Any, trusted: bool, names: Any) -> Any:
+    """`d3_core.oracles.load_oracle` for LegNet (strict, by name), the output named after the
+    cell of a published file's name.
+
+    Returns:
+        The loaded `d3_core.oracles.model.Oracle`.
+    """
+    oracle = load_oracle(path, replace(spec, loader=None), device=device, trusted=trusted,
+                         names=names)  # fmt: skip
+    cell = _published_cell(Path(path))
+    if cell is not None and oracle.output_names == spec.output_names:
+        oracle.output_names = (cell,)
+        oracle.notes = (*oracle.notes, f"the output is {cell}, from the published file's name")
+    return oracle
+
+
 ORACLE = OracleSpec(
     name="LegNet (docs/oracles.md#lentimpra-oracle-legnet)",
     build=LegNetOracle,
-    output_names=("activity",),
+    output_names=PLUGIN.label_names,
     prefixes=("model.",),
     # LegNet's own recipe (AdamW, one-cycle lr 0.01, weight decay 0.1, shift and reverse
     # augmentation) is not the trainer's; d3's choice, docs/oracles.md#lentimpra-oracle-legnet.
@@ -220,5 +252,6 @@ ORACLE = OracleSpec(
         standardise_targets=True,
     ),
     sizes_from_weights=legnet_sizes,
+    loader=load_legnet,
 )
 """The lentiMPRA oracle declaration the plugin points to."""

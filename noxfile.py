@@ -1,24 +1,43 @@
-"""Nox sessions: one test suite per package, lint, wheel builds, benchmarks and the demo."""
+"""Nox sessions: one test suite per package, lint, wheel builds, releases, benchmarks, demos."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+from packaging.version import InvalidVersion, Version
 
 nox.needs_version = ">=2024.3.2"
 # Plain venv + pip: pip reads this machine's pip configuration (local torch wheel, caps); uv
 # does not, and an unpinned torch resolves to a multi-GB CUDA build.
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["test-core", "test-deepstarr", "test-mpra", "test-promoter", "lint"]
+nox.options.sessions = [
+    "test-core",
+    "test-deepstarr",
+    "test-mpra",
+    "test-promoter",
+    "test-lentimpra",
+    "test-release",
+    "lint",
+]
 
 ROOT = Path(__file__).resolve().parent
 PACKAGES = ROOT / "packages"
-DATASET_DISTS = ("d3-deepstarr", "d3-mpra", "d3-promoter")
+# Each dataset package and the dataset name its plugin registers.
+DATASETS = {
+    "d3-deepstarr": "deepstarr",
+    "d3-mpra": "mpra",
+    "d3-promoter": "promoter",
+    "d3-lentimpra": "lentimpra",
+}
+DATASET_DISTS = tuple(DATASETS)
 # scipy serves d3-core's tests as a reference implementation; neither is a package dependency.
 TEST_DEPS = ("pytest", "scipy")
 # One ruff for everyone: a new ruff release adds rules, which would fail lint on unchanged code.
@@ -26,7 +45,7 @@ RUFF = "ruff==0.17.6"
 # No .pyc files at install time: pip would byte-compile every module of torch (about 14 s a
 # session here); Python compiles only what a session imports, once.
 NO_COMPILE = "--no-compile"
-LINT_PATHS = ("packages", "benchmarks", "scripts", "noxfile.py", "conftest.py")
+LINT_PATHS = ("packages", "benchmarks", "scripts", "tests", "noxfile.py", "conftest.py")
 
 
 def torch_spec() -> list[str]:
@@ -75,6 +94,19 @@ def test_promoter(session: nox.Session) -> None:
     run_tests(session, "d3-core", "d3-promoter")
 
 
+@nox.session(name="test-lentimpra")
+def test_lentimpra(session: nox.Session) -> None:
+    """Tests d3-lentimpra against an editable d3-core."""
+    run_tests(session, "d3-core", "d3-lentimpra")
+
+
+@nox.session(name="test-release")
+def test_release(session: nox.Session) -> None:
+    """Tests the release and lowest-core checks of this noxfile (tests/test_release.py)."""
+    session.install(NO_COMPILE, "nox", "pytest")
+    session.run("pytest", str(ROOT / "tests"), *session.posargs)
+
+
 @nox.session
 def slow(session: nox.Session) -> None:
     """Runs only the tests marked ``slow`` (long learning checks), package by package.
@@ -99,6 +131,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", *LINT_PATHS)
 
 
+def _module(dist: str) -> str:
+    """The import name of ``dist``: d3-mpra -> d3_mpra."""
+    return dist.replace("-", "_")
+
+
+def _hatch_build(session: nox.Session, dist: str, out_dir: Path) -> None:
+    """Builds ``dist``'s sdist and wheel with hatch into ``out_dir`` (hatch must be installed)."""
+    with session.chdir(PACKAGES / dist):
+        session.run("hatch", "build", str(out_dir))
+
+
 def _find_wheel(session: nox.Session, dist_dir: Path, module: str) -> Path:
     """The one wheel of ``module`` in ``dist_dir``; fails the session otherwise."""
     wheels = sorted(dist_dir.glob(f"{module}-*.whl"))
@@ -107,16 +150,36 @@ def _find_wheel(session: nox.Session, dist_dir: Path, module: str) -> Path:
     return wheels[0]
 
 
-def _check_wheel_in_clean_venv(session: nox.Session, wheels: list[Path], module: str) -> None:
-    """Installs torch and only ``wheels`` into a new venv, then imports ``module``, runs d3."""
-    venv = Path(session.create_tmp()).resolve() / f"venv-{module}"
+def _check_wheel_in_clean_venv(
+    session: nox.Session, wheels: list[Path], module: str, *, version: str | None = None,
+    dataset: str | None = None,
+) -> Path:  # fmt: skip
+    """Installs torch and only ``wheels`` into a new venv, then imports ``module``, runs d3.
+
+    With ``version``, the installed ``module.__version__`` must equal it; with ``dataset``,
+    ``d3 datasets`` must list it. Runs outside the source tree. Returns the venv's bin dir.
+    """
+    tmp = Path(session.create_tmp()).resolve()
+    venv = tmp / f"venv-{module}"
     session.run("python", "-m", "venv", "--clear", str(venv))
     bin_dir = venv / ("Scripts" if sys.platform == "win32" else "bin")
     python = str(bin_dir / "python")
     session.run(python, "-m", "pip", "install", "--quiet", *torch_spec(), external=True)
     session.run(python, "-m", "pip", "install", *map(str, wheels), external=True)
-    session.run(python, "-c", f"import {module}; print({module}.__version__)", external=True)
-    session.run(str(bin_dir / "d3"), "datasets", external=True)
+    with session.chdir(tmp):
+        printed = session.run(python, "-c", f"import {module}; print({module}.__version__)",
+                              external=True, silent=True)  # fmt: skip
+        installed = printed.strip().splitlines()[-1] if printed.strip() else ""
+        session.log(f"installed {module}.__version__ = {installed}")
+        if version is not None and installed != version:
+            session.error(f"the installed {module} says __version__ {installed!r}, the "
+                          f"source says {version!r}: rebuild from a clean dist folder")  # fmt: skip
+        listing = session.run(str(bin_dir / "d3"), "datasets", external=True, silent=True)
+        session.log("d3 datasets:\n" + listing.rstrip())
+    if dataset is not None and dataset not in listing.split():
+        session.error(f"d3 datasets does not list {dataset!r} from the installed wheels: check "
+                      f"the d3.datasets entry point in packages/*/pyproject.toml")  # fmt: skip
+    return bin_dir
 
 
 @nox.session
@@ -126,16 +189,215 @@ def build(session: nox.Session) -> None:
     dist_dir = Path(session.create_tmp()).resolve() / "dist"
     shutil.rmtree(dist_dir, ignore_errors=True)
     for dist in ("d3-core", *DATASET_DISTS):
-        with session.chdir(PACKAGES / dist):
-            session.run("hatch", "build", str(dist_dir))
+        _hatch_build(session, dist, dist_dir)
     core_wheel = _find_wheel(session, dist_dir, "d3_core")
     _check_wheel_in_clean_venv(session, [core_wheel], "d3_core")
     for dist in DATASET_DISTS:
-        module = dist.replace("-", "_")
+        module = _module(dist)
         wheel = _find_wheel(session, dist_dir, module)
         # A dataset wheel needs d3-core: the freshly built one, never an index's.
-        _check_wheel_in_clean_venv(session, [core_wheel, wheel], module)
+        _check_wheel_in_clean_venv(session, [core_wheel, wheel], module, dataset=DATASETS[dist])
     session.log(f"sdists and wheels are in {dist_dir}")
+
+
+def _source_version(session: nox.Session, dist: str) -> str:
+    """``dist``'s version as hatch reads it: ``__version__`` in [tool.hatch.version] path."""
+    project = PACKAGES / dist
+    path = (
+        project
+        / nox.project.load_toml(project / "pyproject.toml")["tool"]["hatch"]["version"]["path"]
+    )
+    # hatchling's default pattern for a version file.
+    found = re.search(r"(?im)^(__version__|VERSION) *= *(['\"])v?(?P<version>.+?)\2",
+                      path.read_text(encoding="utf-8"))  # fmt: skip
+    if found is None:
+        session.error(f'no __version__ = "X.Y.Z" line in {path}: add one')
+    return found["version"]
+
+
+def _release_tags(dist: str) -> dict[Version, str]:
+    """The tags ``<dist>-v<version>`` of the repository holding this noxfile, by version."""
+    names = subprocess.run(["git", "tag", "--list", f"{dist}-v*"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()  # fmt: skip
+    tags = {}
+    for name in names:
+        try:
+            tags[Version(name.removeprefix(f"{dist}-v"))] = name
+        except InvalidVersion:
+            continue  # e.g. d3-core-vnext: not a release tag
+    return tags
+
+
+def _check_version_bumped(session: nox.Session, dist: str, version: str) -> None:
+    """``version`` must be above ``dist``'s newest release tag; none yet is a first release."""
+    init = f"packages/{dist}/src/{_module(dist)}/__init__.py"
+    tags = _release_tags(dist)
+    if not tags:
+        session.log(f"{dist} has no {dist}-v* tag yet: {version} is its first release")
+        return
+    newest = max(tags)
+    if Version(version) in tags:
+        session.error(f"{dist} {version} is already released (tag {tags[Version(version)]}): "
+                      f"bump __version__ in {init} above {newest} and add its CHANGELOG entry")  # fmt: skip
+    if Version(version) <= newest:
+        session.error(f"{dist} {version} is not above its newest release tag {tags[newest]}: "
+                      f"bump __version__ in {init} above {newest} and add its CHANGELOG entry")  # fmt: skip
+    session.log(f"{dist} {version} is above its newest release tag {tags[newest]}")
+
+
+def _changelog_sections(text: str) -> list[tuple[str, str]]:
+    """The ``## `` headings of a changelog and the text under each, in order."""
+    parts = re.split(r"(?m)^## +(.*?)\s*$", text)
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _check_changelog(session: nox.Session, dist: str, version: str) -> None:
+    """CHANGELOG.md must hold a released ``## <version>`` entry and nothing under Unreleased."""
+    path = f"packages/{dist}/CHANGELOG.md"
+    sections = _changelog_sections((ROOT / path).read_text(encoding="utf-8"))
+    for heading, body in sections:
+        if heading.strip("[]").lower() == "unreleased" and body.strip():
+            session.error(f"{path} still has entries under '## Unreleased': move them under "
+                          f"'## {version}' (they are part of this build)")  # fmt: skip
+    entry = [(h, b) for h, b in sections if re.match(rf"\[?{re.escape(version)}\b(?![.\w])", h)]
+    if not entry:
+        session.error(f"{path} has no '## {version}' entry: add one with this release's "
+                      f"changes (move them from '## Unreleased')")  # fmt: skip
+    heading, body = entry[0]
+    if "unreleased" in heading.lower():
+        session.error(f"{path} still marks '## {heading}' as Unreleased: write "
+                      f"'## {version} - <date>' instead")  # fmt: skip
+    if not body.strip():
+        session.error(f"{path}'s '## {heading}' entry is empty: list this release's changes")
+    session.log(f"{path} has the entry '## {heading}'")
+
+
+def _release_dist(session: nox.Session) -> str:
+    """The one package named after ``--``; fails the session otherwise."""
+    known = ("d3-core", *DATASET_DISTS)
+    if len(session.posargs) != 1 or session.posargs[0] not in known:
+        session.error(f"name one package to release, e.g. nox -s release -- d3-mpra; "
+                      f"got {list(session.posargs)}, known: {', '.join(known)}")  # fmt: skip
+    dist = session.posargs[0]
+    if not (PACKAGES / dist / "pyproject.toml").is_file():
+        session.error(f"{dist} is not in this tree (no packages/{dist}/pyproject.toml)")
+    return dist
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Checks one package is ready to release and builds it: ``nox -s release -- d3-mpra``.
+
+    Version above the newest ``<dist>-v*`` tag, a released CHANGELOG entry, sdist and wheel in
+    dist/<dist>/ passing ``twine check``, and the wheel alone in a clean venv (with a d3-core
+    wheel built from this tree) importing at that version, listed by ``d3 datasets`` and running
+    the dataset's demo. d3-core has no dataset of its own: its release runs the DeepSTARR demo
+    with a d3-deepstarr wheel built from this tree. Tags and uploads nothing; prints the tag
+    command. See RELEASING.md.
+    """
+    dist = _release_dist(session)
+    version = _source_version(session, dist)
+    _check_version_bumped(session, dist, version)
+    _check_changelog(session, dist, version)
+    session.install("hatch", "twine")
+    out = ROOT / "dist" / dist
+    shutil.rmtree(out, ignore_errors=True)
+    _hatch_build(session, dist, out)
+    session.run("twine", "check", "--strict", *map(str, sorted(out.iterdir())))
+    helpers = Path(session.create_tmp()).resolve() / "release-helpers"
+    shutil.rmtree(helpers, ignore_errors=True)
+    # Dataset wheels need d3-core, and d3-core's demo needs a dataset: built here, never an index's.
+    helper = "d3-deepstarr" if dist == "d3-core" else "d3-core"
+    _hatch_build(session, helper, helpers)
+    wheels = [
+        _find_wheel(session, out, _module(dist)),
+        _find_wheel(session, helpers, _module(helper)),
+    ]
+    dataset = DATASETS.get(dist, "deepstarr")
+    bin_dir = _check_wheel_in_clean_venv(session, wheels, _module(dist), version=version,
+                                         dataset=dataset)  # fmt: skip
+    demo_dir = Path(session.create_tmp()).resolve() / f"demo-{dataset}"
+    with session.chdir(Path(session.create_tmp()).resolve()):
+        session.run(str(bin_dir / "d3"), "demo", "--dataset", dataset, "--no-progress",
+                    "--out", str(demo_dir), "--force", external=True)  # fmt: skip
+    _log_release_steps(session, dist, version, out)
+
+
+def _log_release_steps(session: nox.Session, dist: str, version: str, out: Path) -> None:
+    """Logs the artifacts, a warning for uncommitted changes and the tag command to run."""
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", f"packages/{dist}"], cwd=ROOT,
+                           check=True, capture_output=True, text=True).stdout  # fmt: skip
+    if dirty.strip():
+        session.warn(f"packages/{dist} has uncommitted changes: commit them first, the tag "
+                     f"must point at what was built")  # fmt: skip
+    artifacts = "\n".join(f"  {path}" for path in sorted(out.iterdir()))
+    session.log(f"{dist} {version} is ready. Artifacts:\n{artifacts}\nTag and publish it:\n"
+                f"  git tag -a {dist}-v{version} -m '{dist} {version}'\n"
+                f"  git push origin {dist}-v{version}\n"
+                f"  twine upload {out}/*")  # fmt: skip
+
+
+def _lowest_core(session: nox.Session, dist: str) -> Version:
+    """The lower bound of ``dist``'s d3-core requirement (``d3-core>=0.6,<0.7`` -> 0.6)."""
+    pyproject = PACKAGES / dist / "pyproject.toml"
+    for line in nox.project.load_toml(pyproject)["project"]["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.name == "d3-core":
+            bounds = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+            if len(bounds) == 1:
+                return bounds[0]
+            session.error(f"{pyproject}: d3-core requirement {line!r} has no single '>=' bound: "
+                          f"declare a range such as 'd3-core>=0.6,<0.7'")  # fmt: skip
+    session.error(f"{pyproject} does not depend on d3-core: add 'd3-core>=X.Y,<X.Y+1'")
+
+
+def _core_source_at(session: nox.Session, lowest: Version, tmp: Path) -> Path:
+    """packages/d3-core as of the release tag of ``lowest`` (0.6 -> d3-core-v0.6.0), in ``tmp``."""
+    tags = _release_tags("d3-core")
+    if lowest not in tags:
+        session.error(f"no tag d3-core-v{lowest} (or d3-core-v{lowest.major}.{lowest.minor}.0) in "
+                      f"this clone: git fetch --tags (a shallow clone has none)")  # fmt: skip
+    source = tmp / tags[lowest]
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", tags[lowest], "packages/d3-core"], cwd=ROOT,
+                             check=True, capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    session.log(f"d3-core>={lowest}: building tag {tags[lowest]} from {source}")
+    return source / "packages" / "d3-core"
+
+
+@nox.session(name="test-lowest-core")
+def test_lowest_core(session: nox.Session) -> None:
+    """Tests dataset packages against the lowest d3-core their range allows, built from its tag.
+
+    ``nox -s test-lowest-core -- d3-mpra`` for one package (default: every dataset package);
+    arguments after the package names go to pytest.
+    """
+    dists = [arg for arg in session.posargs if arg in DATASET_DISTS]
+    rest = [arg for arg in session.posargs if arg not in dists]
+    tmp = Path(session.create_tmp()).resolve()
+    session.install(NO_COMPILE, *torch_spec())
+    session.install(NO_COMPILE, *TEST_DEPS)
+    failed = []
+    for dist in dists or DATASET_DISTS:
+        lowest = _lowest_core(session, dist)
+        # Not editable: the installed files are the tag's, as a user's d3-core would be.
+        session.install(NO_COMPILE, str(_core_source_at(session, lowest, tmp)))
+        session.install(NO_COMPILE, "-e", str(PACKAGES / dist))
+        with session.chdir(tmp):
+            installed = session.run("python", "-c", "import d3_core; print(d3_core.__version__)",
+                                    silent=True).strip().splitlines()[-1]  # fmt: skip
+        if Version(installed) != lowest:
+            session.error(f"expected d3-core {lowest} installed for {dist}, found {installed}")
+        session.log(f"testing {dist} against d3-core {installed}")
+        try:
+            session.run("pytest", str(PACKAGES / dist / "tests"), *rest)
+        except nox.command.CommandFailed:
+            failed.append(f"{dist} (d3-core {installed})")
+    if failed:
+        session.error(f"tests fail against their lowest d3-core: {', '.join(failed)}; raise "
+                      f"the lower bound to the d3-core release they need (see RELEASING.md)")  # fmt: skip
 
 
 @nox.session
@@ -183,3 +445,10 @@ def demo_promoter(session: nox.Session) -> None:
     """Installs d3-core and d3-promoter and runs ``d3 demo --dataset promoter [posargs]``."""
     install_packages(session, "d3-core", "d3-promoter")
     session.run("d3", "demo", "--dataset", "promoter", *session.posargs)
+
+
+@nox.session(name="demo-lentimpra")
+def demo_lentimpra(session: nox.Session) -> None:
+    """Installs d3-core and d3-lentimpra and runs ``d3 demo --dataset lentimpra [posargs]``."""
+    install_packages(session, "d3-core", "d3-lentimpra")
+    session.run("d3", "demo", "--dataset", "lentimpra", *session.posargs)

@@ -57,6 +57,8 @@ def _onehot_layout(shape: tuple[int, ...], where: str, plugin: Any, layout: str)
 def _check_labels(shape: tuple[int, ...], n: int, where: str, x_key: str, plugin: Any) -> None:
     """Stops on labels that are not (N, S) with N the split's number of sequences."""
     width, names = plugin.label_width, ", ".join(plugin.label_names)
+    if len(shape) == 1 and width == 1:
+        shape = (shape[0], 1)  # one label: a vector is its column (docs/data-formats.md#lentimpra)
     if len(shape) != 2:
         raise D3InputError(
             f"{where}: labels of shape {shape}; expected (N, {width}), one column per label "
@@ -101,11 +103,12 @@ def _read_split(
     _check_labels(tuple(y.shape), x.shape[0], f"{path}:{y_key}", x_key, plugin)
     tokens = onehot_to_tokens(x, layout=found, source=f"{path}:{x_key}")  # (N, L) uint8
     try:
-        labels = np.asarray(y[...], dtype=np.float32)  # (N, S)
+        labels = np.asarray(y[...], dtype=np.float32)  # (N, S), or (N,) for one label
     except (TypeError, ValueError):
         raise D3InputError(
             f"{path}:{y_key}: labels of dtype {y.dtype} cannot be read as numbers"
         ) from None
+    labels = labels[:, None] if labels.ndim == 1 else labels  # (N, 1)
     return TokenDataset(tokens, labels, source=f"{path}:{y_key}", label_names=names)
 
 

@@ -220,10 +220,21 @@ class OneHotH5FileConformance(OneHotFileKeys):
         self.refused(path, re.escape(message))
 
     def test_labels_without_a_column_per_label_are_rejected(self, tmp_path) -> None:
-        path = self.bad_file(tmp_path, {self.y("test"): np.zeros(self.rows, dtype=np.float32)})
         width = self.plugin().label_width
+        if width == 1:
+            pytest.skip("a one-label dataset reads a vector as its column (test below)")
+        path = self.bad_file(tmp_path, {self.y("test"): np.zeros(self.rows, dtype=np.float32)})
         message = f"{self.y('test')}: labels of shape ({self.rows},); expected (N, {width})"
         self.refused(path, re.escape(message))
+
+    def test_one_label_stored_as_a_vector_reads_as_its_column(self, tmp_path) -> None:
+        if self.plugin().label_width != 1:
+            pytest.skip("only a one-label dataset reads (N,) labels")
+        column = self.arrays()[self.y("test")]  # (N, 1)
+        data = self.load(self.bad_file(tmp_path, {self.y("test"): column[:, 0]}))
+        np.testing.assert_array_equal(data["test"].labels.numpy(), column)
+        bad = self.bad_file(tmp_path, {self.y("test"): column[:, :, None]})  # (N, 1, 1)
+        self.refused(bad, re.escape(f"{self.y('test')}: labels of shape ({self.rows}, 1, 1)"))
 
     @pytest.mark.parametrize("rows", [-1, 1])
     def test_sequence_and_label_counts_must_agree(self, tmp_path, rows) -> None:

@@ -1,0 +1,1 @@
+"""Packaged lentiMPRA run configs: ``<arch>/<preset>.yaml`` (transformer|conv × paper|cpu)."""

@@ -23,7 +23,6 @@ nox.options.sessions = [
     "test-deepstarr",
     "test-mpra",
     "test-promoter",
-    "test-lentimpra",
     "test-release",
     "lint",
 ]
@@ -35,7 +34,8 @@ DATASETS = {
     "d3-deepstarr": "deepstarr",
     "d3-mpra": "mpra",
     "d3-promoter": "promoter",
-    "d3-lentimpra": "lentimpra",
+    # d3-lentimpra (lentimpra) joins here and the default sessions when its package is complete;
+    # until then `nox -s test-lentimpra` runs it on demand.
 }
 DATASET_DISTS = tuple(DATASETS)
 # scipy serves d3-core's tests as a reference implementation; neither is a package dependency.

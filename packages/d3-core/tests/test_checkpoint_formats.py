@@ -612,7 +612,7 @@ def test_the_original_convert_script_wraps_d3_convert(toy, tmp_path):
 
 
 def test_a_converted_checkpoint_cannot_resume_training(toy, tmp_path):
-    from d3_core.training.run import resume_step
+    from d3_core.training.resume import resume_step
 
     written = research(tmp_path, "transformer")
     out = write_checkpoint(read_contents(written.path), tmp_path / "c.ckpt")

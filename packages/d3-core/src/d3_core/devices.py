@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from d3_core.errors import D3ConfigError
 
-__all__ = ["available_devices", "resolve_device"]
+__all__ = ["available_devices", "require_cuda", "resolve_device"]
 
 
 def available_devices() -> list[str]:
@@ -53,13 +53,7 @@ def resolve_device(requested: str | None, *, option: str = "--device") -> str:
     if device.type == "cpu":
         return "cpu" if device.index in (None, 0) else _missing(option, requested, have)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = (
-                "this torch was built without CUDA"
-                if torch.version.cuda is None
-                else "no CUDA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)"
-            )
-            raise D3ConfigError(f"{option} {requested}: {why}; available: {have}")
+        require_cuda(f"{option} {requested}")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise D3ConfigError(
@@ -75,6 +69,24 @@ def resolve_device(requested: str | None, *, option: str = "--device") -> str:
             )
         return "mps"
     return _missing(option, requested, have)
+
+
+def require_cuda(what: str) -> None:
+    """Raises D3ConfigError unless torch can use a CUDA GPU here.
+
+    Args:
+        what: What asked for one, e.g. ``--gpus 1``; the message starts with it.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    why = (
+        "this torch was built without CUDA"
+        if torch.version.cuda is None
+        else "no CUDA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)"
+    )
+    raise D3ConfigError(f"{what}: {why}; available: {', '.join(available_devices())}")
 
 
 def _missing(option: str, requested: str, have: str) -> str:

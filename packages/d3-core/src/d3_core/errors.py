@@ -19,3 +19,7 @@ class CheckpointError(D3Error, ValueError):
 
 class PluginError(D3Error, LookupError):
     """A dataset plugin is missing, duplicated or incomplete."""
+
+
+class TrainingDiverged(D3Error, ArithmeticError):
+    """A training step met a non-finite loss or gradient; the weights were not updated."""

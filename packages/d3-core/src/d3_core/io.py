@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "atomic_write", "file_sha256"]
+__all__ = ["atomic_path", "atomic_write", "file_sha256", "torch_save"]
 
 
 @contextmanager
@@ -60,3 +62,33 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+FULL_DISK_BYTES = 1 << 20
+"""Free space under which a failed write is taken for a full disk."""
+
+
+def torch_save(obj: object, tmp: str | os.PathLike, *, target: str | os.PathLike) -> None:
+    """``torch.save(obj, tmp)``, where a full disk is an ``OSError(ENOSPC)`` naming `target`.
+
+    torch's zip writer reports a full disk as a bare RuntimeError ("unexpected pos ..."), with no
+    errno and no file name. The space left is measured while the partial file still fills it, so
+    the error is one `d3_core.outputs.disk_error` line naming the checkpoint, not a traceback.
+
+    Args:
+        obj: What to save.
+        tmp: The temporary file being written (`atomic_path`).
+        target: The file it will become, for the message.
+    """
+    import torch
+
+    try:
+        torch.save(obj, tmp)
+    except RuntimeError as err:
+        try:
+            free = shutil.disk_usage(Path(tmp).parent).free
+        except OSError:
+            raise err from None
+        if free >= FULL_DISK_BYTES:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from err

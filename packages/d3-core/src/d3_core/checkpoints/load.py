@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
@@ -202,6 +203,17 @@ def _strict_load(model: nn.Module, weights: dict[str, Tensor], source: Path, wha
         raise CheckpointError(
             f"{source}: the {what} do not match the model: missing {missing or 'none'}; "
             f"unexpected {unexpected or 'none'}; shape mismatches {mismatched or 'none'}"
+        )
+    bad = [
+        name
+        for name, tensor in weights.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source}: the {what} hold NaN or infinite values ({len(bad)} tensors, first "
+            f"{bad[0]}), so the run that wrote them had diverged and every design would be "
+            f"noise; use an earlier checkpoint of that run"
         )
     model.load_state_dict(weights, strict=True)
 

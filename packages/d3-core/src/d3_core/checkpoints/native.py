@@ -131,7 +131,7 @@ def write_checkpoint(contents: CheckpointContents, out: str | os.PathLike) -> Pa
     import lightning
 
     from d3_core import __version__
-    from d3_core.io import atomic_path
+    from d3_core.io import atomic_path, torch_save
 
     out = Path(out)
     plugin, cfg = contents.plugin, contents.cfg
@@ -173,7 +173,7 @@ def write_checkpoint(contents: CheckpointContents, out: str | os.PathLike) -> Pa
     }
     add_content_digest(state)
     with atomic_path(out) as tmp:
-        torch.save(state, tmp)
+        torch_save(state, tmp, target=out)
     return out
 
 

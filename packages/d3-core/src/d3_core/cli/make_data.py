@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     plugin = load_dataset_plugin(args.dataset)
     out = Path(args.out)
+    if out.is_dir():
+        raise D3InputError(
+            f"--out {out} is a directory; name the file to write, e.g. "
+            f"--out {out / (plugin.name + plugin.data_suffix)}"
+        )
     if out.exists() and not args.force:
         raise D3InputError(f"{out} already exists; choose another --out or pass --force")
     writer = plugin.load("synthetic_data")

@@ -6,10 +6,11 @@ import argparse
 import contextlib
 import json
 import math
+import os
 from pathlib import Path
 
 from d3_core.cli.options import positive, quiet_lightning, say
-from d3_core.errors import D3ConfigError, D3InputError
+from d3_core.errors import D3ConfigError, D3InputError, TrainingDiverged
 
 __all__ = ["add_parser", "run", "train_overrides", "train_values"]
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint, out = None, args.out
     cfg, plugin = resolved
     check_data_path(cfg)  # before the run directory is made: a typo leaves nothing behind
-    check_hardware(cfg)
+    check_hardware(cfg, gpus=args.gpus, num_nodes=args.num_nodes)
     if out is not None:
         claimed = claim_output_dir(
             out, owned=RUN_ENTRIES, what="a run", lock=_rank() == 0,
@@ -141,9 +142,12 @@ def run(args: argparse.Namespace) -> int:
             resuming=checkpoint is not None,
         )  # fmt: skip
         say(f"run directory: {run_dir.root}")
-        result = train(
-            cfg, run_dir, resume=checkpoint, progress=not args.no_progress, plugin=plugin
-        )
+        try:
+            result = train(
+                cfg, run_dir, resume=checkpoint, progress=not args.no_progress, plugin=plugin
+            )
+        except TrainingDiverged as err:
+            raise TrainingDiverged(f"{err}; {_last_good(run_dir)}") from None
         _write_summary(run_dir, result, checkpoint)
     return 0
 
@@ -155,15 +159,49 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 """The trainer.accelerator values d3 runs on."""
 
 
-def check_hardware(cfg) -> None:
-    """Refuses an accelerator or strategy d3 cannot start, before anything is written."""
+LAUNCHER_VARIABLES = ("WORLD_SIZE", "NODE_RANK", "SLURM_NTASKS", "LSB_JOBID",
+                      "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # fmt: skip
+"""Set by the launchers that start one process per node (torchrun, SLURM, LSF, MPI); without
+one, a run of several nodes waits for ever for nodes that never come."""
+
+
+def check_hardware(cfg, *, gpus: int | None = None, num_nodes: int | None = None) -> None:
+    """Refuses hardware d3 cannot start on, before anything is written.
+
+    An accelerator or strategy Lightning does not know, a GPU run where torch has no CUDA GPU,
+    and several nodes without a launcher that starts one process per node.
+
+    Args:
+        cfg: The resolved config.
+        gpus: ``--gpus``, when given, for the messages.
+        num_nodes: ``--num-nodes``, when given, for the messages.
+    """
     from lightning.pytorch.strategies import StrategyRegistry
+
+    from d3_core.devices import require_cuda
 
     accelerator = cfg.trainer.accelerator
     if accelerator not in ACCELERATORS:
         raise D3ConfigError(
             f"trainer.accelerator = {accelerator!r} is not supported; use one of "
             f"{', '.join(ACCELERATORS)}"
+        )
+    if accelerator in ("gpu", "cuda"):
+        require_cuda(
+            f"--gpus {gpus}" if gpus is not None else f"trainer.accelerator = {accelerator}"
+        )
+    nodes = int(cfg.trainer.num_nodes)
+    if nodes > 1 and not any(os.environ.get(name) for name in LAUNCHER_VARIABLES):
+        given = (
+            f"--num-nodes {num_nodes} (trainer.num_nodes = {nodes})"
+            if num_nodes
+            else (f"trainer.num_nodes = {nodes}")
+        )
+        raise D3ConfigError(
+            f"{given} needs a multi-node launcher that starts one d3 train per node (srun "
+            f"under SLURM, or torchrun --nnodes {nodes}); none is set here "
+            f"({', '.join(LAUNCHER_VARIABLES)}), so the run would wait for ever for the other "
+            f"nodes; on one machine use --gpus N"
         )
     strategy = cfg.trainer.strategy
     known = sorted(StrategyRegistry.available_strategies())
@@ -172,6 +210,18 @@ def check_hardware(cfg) -> None:
             f"trainer.strategy = {strategy!r} is not a Lightning strategy; use auto, ddp or "
             f"another of: {', '.join(known)}"
         )
+
+
+def _last_good(run_dir) -> str:
+    """Where a failed run stands: its last checkpoint and step, or that it wrote none."""
+    from d3_core.training.resume import resume_step
+
+    if not run_dir.last.exists():
+        return "no checkpoint was written"
+    return (
+        f"last good checkpoint: {run_dir.last} (step {resume_step(run_dir.last)}); continue it "
+        f"with --resume {run_dir.last} and the fix as an override"
+    )
 
 
 def _finite(value) -> bool:
@@ -186,6 +236,7 @@ def _write_summary(run_dir, result, checkpoint) -> None:
         "last_checkpoint": str(result.last_checkpoint),
         "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
         "steps": result.steps,
+        "first_step": result.first_step,
         "resumed_from": str(checkpoint) if checkpoint else None,
         # Strict JSON: a non-finite loss is written as null, never as a bare NaN.
         "val_loss": result.val_loss if _finite(result.val_loss) else None,
@@ -195,7 +246,9 @@ def _write_summary(run_dir, result, checkpoint) -> None:
         json.dump(summary, file, indent=2, allow_nan=False)
         file.write("\n")
     val = f"{result.val_loss:.4f}" if result.val_loss is not None else "not measured"
+    done = result.steps - result.first_step
+    span = f" (steps {result.first_step} → {result.steps} of the run)" if result.first_step else ""
     say(
-        f"trained {result.steps} steps in {result.seconds:.0f} s; validation loss {val}\n"
+        f"trained {done} steps{span} in {result.seconds:.0f} s; validation loss {val}\n"
         f"checkpoint: {result.last_checkpoint}\nlogs: {run_dir.logs / 'metrics.csv'}"
     )

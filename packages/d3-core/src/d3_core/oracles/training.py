@@ -220,11 +220,11 @@ def train_oracle(
 def _record_test_pearson(checkpoint: Path, test_pearson: dict[str, float]) -> None:
     """Adds the test metrics to the checkpoint's ``d3_oracle`` block (rewritten atomically)."""
     from d3_core.checkpoints.safe_load import safe_load
-    from d3_core.io import atomic_path
+    from d3_core.io import atomic_path, torch_save
 
     state = safe_load(checkpoint, what="oracle checkpoint")
     verify_content_digest(state, checkpoint, block="d3_oracle", covered=ORACLE_COVERED)
     state["d3_oracle"]["test_pearson"] = test_pearson
     add_content_digest(state, block="d3_oracle", covered=ORACLE_COVERED)
     with atomic_path(checkpoint) as tmp:
-        torch.save(state, tmp)
+        torch_save(state, tmp, target=checkpoint)

@@ -19,7 +19,7 @@ from d3_core.config import config_from_plain, model_sizes, to_plain
 from d3_core.diffusion.graph import UniformGraph
 from d3_core.diffusion.loss import score_entropy_loss
 from d3_core.diffusion.noise import build_noise
-from d3_core.errors import CheckpointError, D3ConfigError
+from d3_core.errors import CheckpointError, D3ConfigError, TrainingDiverged
 from d3_core.registry import DatasetPlugin, as_plugin, canonical_arch
 from d3_core.seeds import step_seed
 from d3_core.training.ema import ExponentialMovingAverage
@@ -125,21 +125,28 @@ class D3LightningModule(L.LightningModule):
         tr = self.cfg.training
         # Step-indexed randomness: a resumed run draws what the uninterrupted run would have.
         torch.manual_seed(step_seed(tr.seed, self.global_step, self.global_rank))
-        loss = train_step(
-            self.score_model,
-            self.optimizers(),
-            self.ema,
-            tokens,
-            labels,
-            graph=self.graph,
-            noise=self.noise,
-            micro_batch=tr.micro_batch,
-            grad_clip=tr.grad_clip,
-            eps=tr.time_eps,
-            label_dropout=tr.label_dropout,
-            backward=self.manual_backward,
-        )
         schedule = self.lr_schedulers()
+        try:
+            loss = train_step(
+                self.score_model,
+                self.optimizers(),
+                self.ema,
+                tokens,
+                labels,
+                graph=self.graph,
+                noise=self.noise,
+                micro_batch=tr.micro_batch,
+                grad_clip=tr.grad_clip,
+                eps=tr.time_eps,
+                label_dropout=tr.label_dropout,
+                backward=self.manual_backward,
+            )
+        except TrainingDiverged as err:
+            raise TrainingDiverged(
+                f"training diverged at step {self.global_step}: {err}, so the step was not "
+                f"taken; lower training.lr (now {schedule.get_last_lr()[0]:.3g}) or raise "
+                f"training.warmup_steps, and check the data's labels for extreme values"
+            ) from None
         schedule.step()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(tokens))
         self.log("train/lr", schedule.get_last_lr()[0], batch_size=len(tokens))

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from d3_core.config import resolve_precision, save_config
 from d3_core.data.files import read_data_file
-from d3_core.errors import CheckpointError, D3ConfigError, D3InputError
+from d3_core.errors import D3ConfigError, D3InputError
 from d3_core.registry import DatasetPlugin, arch_label, as_plugin
 from d3_core.training.callbacks import (
     AtomicCheckpointIO,
@@ -24,6 +24,7 @@ from d3_core.training.callbacks import (
     SampleEvaluation,
     StepProgressBar,
 )
+from d3_core.training.resume import check_resume_fits, resume_state
 
 __all__ = [
     "RunDir",
@@ -41,9 +42,17 @@ inherit its environment) share its run directory instead of naming their own."""
 
 @dataclass(frozen=True)
 class RunDir:
-    """The files of one run (DESIGN.md: run directory)."""
+    """The files of one run (DESIGN.md: run directory).
+
+    Attributes:
+        root: The directory.
+        replaces: It holds an earlier run that ``--force`` replaces. `train` deletes that run's
+            config, checkpoints and logs only once the new run has been checked and built, just
+            before it starts: a bad data file or hardware it cannot start leaves the old run.
+    """
 
     root: Path
+    replaces: bool = False
 
     @property
     def config(self) -> Path:
@@ -72,7 +81,8 @@ class RunDir:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a finished run produced."""
+    """What a finished run produced; `steps` counts the run's steps, `first_step` is where this
+    invocation started (non-zero after ``--resume``)."""
 
     run_dir: Path
     last_checkpoint: Path
@@ -80,6 +90,7 @@ class TrainResult:
     steps: int
     val_loss: float | None
     seconds: float
+    first_step: int = 0
 
 
 def _rank() -> int:
@@ -99,7 +110,8 @@ def prepare_run_dir(
         out: The directory, or None for ``runs/<dataset>-<Arch>-<date>-<time>``.
         dataset: Dataset name, for the default name.
         arch: Architecture, for the default name.
-        force: Delete an existing run's config, checkpoints and logs first.
+        force: Replace an existing run: `train` deletes its config, checkpoints and logs
+            once the new run is ready to start (`RunDir.replaces`).
         resuming: The run continues in `out`; its files are kept.
 
     Raises:
@@ -124,12 +136,30 @@ def prepare_run_dir(
                 f"{run.root} already holds a run; choose another --out, continue it with "
                 f"--resume {run.last}, or pass --force to overwrite it"
             )
-        for path in (run.checkpoints, run.logs):
-            shutil.rmtree(path, ignore_errors=True)
-        run.config.unlink(missing_ok=True)
+        run = RunDir(run.root, replaces=True)
     run.root.mkdir(parents=True, exist_ok=True)
     os.environ[RUN_DIR_ENV] = str(run.root)
     return run
+
+
+def _remove_replaced_run(run: RunDir) -> None:
+    """Deletes the run that ``--force`` replaces (its config, checkpoints, logs, summary)."""
+    for path in (run.checkpoints, run.logs, run.root / "lightning_logs"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in (run.config, run.root / "train.json"):
+        path.unlink(missing_ok=True)
+
+
+class _RecordConfig(L.Callback):
+    """Writes the run's ``config.yaml`` once training starts, after a resumed checkpoint has
+    been restored: a resume that is refused leaves the run's config as it was."""
+
+    def __init__(self, cfg: DictConfig, path: Path) -> None:
+        self.cfg, self.path = cfg, path
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank == 0:
+            save_config(self.cfg, self.path)
 
 
 def _has_tensorboard() -> bool:
@@ -187,7 +217,11 @@ def build_trainer(
         num_sanity_val_steps=0,
         log_every_n_steps=min(tr.log_every_n_steps, max(1, tr.max_steps - first_step)),
         use_distributed_sampler=False,  # D3DataModule shards every step's batch itself
-        callbacks=[LastCheckpoint(run.last, tr.checkpoint_every_n_steps), best]
+        callbacks=[
+            _RecordConfig(cfg, run.config),
+            LastCheckpoint(run.last, tr.checkpoint_every_n_steps),
+            best,
+        ]
         + (
             [SampleEvaluation(run.checkpoints / "best_sp_mse.ckpt", cfg)]
             if tr.sample_eval_every_n_steps
@@ -265,26 +299,6 @@ def _data_module(cfg: DictConfig, plugin: DatasetPlugin):
     )
 
 
-def resume_step(checkpoint: Path) -> int:
-    """The optimizer step stored in one of our checkpoints."""
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise CheckpointError(f"cannot read checkpoint {str(checkpoint)!r}: {err}") from None
-    if "d3" not in state or "global_step" not in state:
-        raise CheckpointError(
-            f"{checkpoint} was not written by `d3 train`, so training cannot resume from it"
-        )
-    origin = state["d3"].get("converted_from") if isinstance(state["d3"], dict) else None
-    if "optimizer_states" not in state or origin:
-        source = f"converted from a {origin.get('format')} checkpoint and " if origin else ""
-        raise CheckpointError(
-            f"{checkpoint} was {source}holds no optimizer state: it can be sampled and "
-            f"evaluated, but training cannot resume from it"
-        )
-    return int(state["global_step"])
-
-
 def train(
     cfg: DictConfig,
     run: RunDir,
@@ -304,7 +318,8 @@ def train(
             looked up from ``cfg.dataset.name`` when not given.
     """
     plugin = as_plugin(plugin or cfg.dataset.name)
-    first_step = resume_step(resume) if resume is not None else 0
+    state = resume_state(resume) if resume is not None else None
+    first_step = int(state["global_step"]) if state is not None else 0
     if first_step >= cfg.training.max_steps:
         raise D3ConfigError(
             f"the checkpoint is already at step {first_step}, not before training.max_steps = "
@@ -313,9 +328,12 @@ def train(
     data = _data_module(cfg, plugin)
     L.seed_everything(cfg.training.seed, verbose=False)  # reproducible initial weights
     module = create_lightning_module(cfg, plugin)
+    if state is not None:
+        check_resume_fits(module, state, resume)
+        del state
     trainer = build_trainer(cfg, run, first_step=first_step, progress=progress)
-    if trainer.global_rank == 0:
-        save_config(cfg, run.config)
+    if run.replaces and trainer.global_rank == 0:
+        _remove_replaced_run(run)  # everything checked and built: replace last
     started = time.perf_counter()
     trainer.fit(
         module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True
@@ -333,4 +351,5 @@ def train(
         steps=trainer.global_step,
         val_loss=float(val) if val is not None else None,
         seconds=time.perf_counter() - started,
+        first_step=first_step,
     )

@@ -10,7 +10,7 @@ from torch import nn
 from d3_core.diffusion.graph import Graph
 from d3_core.diffusion.loss import perturb, weighted_score_entropy
 from d3_core.diffusion.noise import Noise
-from d3_core.errors import D3ConfigError
+from d3_core.errors import D3ConfigError, TrainingDiverged
 from d3_core.training.ema import ExponentialMovingAverage
 
 __all__ = ["drop_labels", "train_step"]
@@ -79,6 +79,11 @@ def train_step(
 
     Returns:
         The batch's mean loss, a detached scalar tensor.
+
+    Raises:
+        TrainingDiverged: The loss or the gradient norm is not finite. The optimizer, the EMA
+            and the weights are left as they were before the step, so nothing non-finite is
+            ever saved (one host sync per step decides it).
     """
     batch = x0.shape[0]
     step = batch if micro_batch is None else micro_batch
@@ -98,8 +103,14 @@ def train_step(
         loss = loss.sum() / batch  # this part's share of the batch mean
         backward(loss)
         total += loss.detach()
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    # Without clipping, an infinite limit measures the norm and scales nothing.
+    limit = grad_clip if grad_clip is not None else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    if not bool(torch.isfinite(total + norm)):
+        optimizer.zero_grad(set_to_none=True)
+        raise TrainingDiverged(
+            f"the loss is {float(total):.4g} and the gradient norm {float(norm):.4g}"
+        )
     optimizer.step()
     if ema is not None:
         ema.update(model)

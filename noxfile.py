@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 import re
 import shlex
@@ -23,6 +25,7 @@ nox.options.sessions = [
     "test-deepstarr",
     "test-mpra",
     "test-promoter",
+    "test-lentimpra",
     "test-release",
     "lint",
 ]
@@ -34,8 +37,7 @@ DATASETS = {
     "d3-deepstarr": "deepstarr",
     "d3-mpra": "mpra",
     "d3-promoter": "promoter",
-    # d3-lentimpra (lentimpra) joins here and the default sessions when its package is complete;
-    # until then `nox -s test-lentimpra` runs it on demand.
+    "d3-lentimpra": "lentimpra",
 }
 DATASET_DISTS = tuple(DATASETS)
 # scipy serves d3-core's tests as a reference implementation; neither is a package dependency.
@@ -215,34 +217,68 @@ def _source_version(session: nox.Session, dist: str) -> str:
     return found["version"]
 
 
-def _release_tags(dist: str) -> dict[Version, str]:
-    """The tags ``<dist>-v<version>`` of the repository holding this noxfile, by version."""
+RELEASES = "releases.toml"
+"""The ledger of releases, at the repository root: one ``[[release]]`` table (dist, version,
+commit, date) per released version. Tags ``<dist>-v<version>`` name the same commits where a
+clone has them, but a clone of the branch alone has no tags: the ledger travels with the code."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """One released version of a package and the git revision it was built from."""
+
+    version: Version
+    rev: str
+    """A commit id (from the ledger) or a tag name: what ``git archive`` takes."""
+    source: str
+    """Where it is recorded, for messages: ``releases.toml: commit 1a2b3c4`` or ``tag <name>``."""
+
+
+def _ledger() -> list[dict[str, str]]:
+    """The ``[[release]]`` tables of releases.toml (none when the file is absent)."""
+    path = ROOT / RELEASES
+    if not path.is_file():
+        return []
+    return nox.project.load_toml(path).get("release", [])
+
+
+def _releases(dist: str) -> dict[Version, Release]:
+    """The released versions of ``dist``: the ledger's entries, then tags for any it lacks."""
+    found: dict[Version, Release] = {}
+    for entry in _ledger():
+        if entry.get("dist") == dist:
+            version = Version(entry["version"])
+            found[version] = Release(version, entry["commit"],
+                                     f"{RELEASES}: commit {entry['commit'][:10]}")  # fmt: skip
     names = subprocess.run(["git", "tag", "--list", f"{dist}-v*"], cwd=ROOT, check=True,
                            capture_output=True, text=True).stdout.split()  # fmt: skip
-    tags = {}
     for name in names:
         try:
-            tags[Version(name.removeprefix(f"{dist}-v"))] = name
+            version = Version(name.removeprefix(f"{dist}-v"))
         except InvalidVersion:
             continue  # e.g. d3-core-vnext: not a release tag
-    return tags
+        found.setdefault(version, Release(version, name, f"tag {name}"))
+    return found
 
 
 def _check_version_bumped(session: nox.Session, dist: str, version: str) -> None:
-    """``version`` must be above ``dist``'s newest release tag; none yet is a first release."""
+    """``version`` must be above ``dist``'s newest release; none yet is a first release."""
     init = f"packages/{dist}/src/{_module(dist)}/__init__.py"
-    tags = _release_tags(dist)
-    if not tags:
-        session.log(f"{dist} has no {dist}-v* tag yet: {version} is its first release")
+    releases = _releases(dist)
+    if not releases:
+        session.log(f"{dist} has no release in {RELEASES} (nor a {dist}-v* tag) yet: {version} "
+                    f"is its first release")  # fmt: skip
         return
-    newest = max(tags)
-    if Version(version) in tags:
-        session.error(f"{dist} {version} is already released (tag {tags[Version(version)]}): "
-                      f"bump __version__ in {init} above {newest} and add its CHANGELOG entry")  # fmt: skip
-    if Version(version) <= newest:
-        session.error(f"{dist} {version} is not above its newest release tag {tags[newest]}: "
-                      f"bump __version__ in {init} above {newest} and add its CHANGELOG entry")  # fmt: skip
-    session.log(f"{dist} {version} is above its newest release tag {tags[newest]}")
+    newest = releases[max(releases)]
+    if Version(version) in releases:
+        session.error(f"{dist} {version} is already released ({releases[Version(version)].source}): "
+                      f"bump __version__ in {init} above {newest.version} and add its CHANGELOG "
+                      f"entry")  # fmt: skip
+    if Version(version) <= newest.version:
+        session.error(f"{dist} {version} is not above its newest release {newest.version} "
+                      f"({newest.source}): bump __version__ in {init} above {newest.version} and "
+                      f"add its CHANGELOG entry")  # fmt: skip
+    session.log(f"{dist} {version} is above its newest release {newest.version} ({newest.source})")
 
 
 def _changelog_sections(text: str) -> list[tuple[str, str]]:
@@ -288,17 +324,20 @@ def _release_dist(session: nox.Session) -> str:
 def release(session: nox.Session) -> None:
     """Checks one package is ready to release and builds it: ``nox -s release -- d3-mpra``.
 
-    Version above the newest ``<dist>-v*`` tag, a released CHANGELOG entry, sdist and wheel in
+    Version above the newest release (releases.toml, or a ``<dist>-v*`` tag), a released
+    CHANGELOG entry, sdist and wheel in
     dist/<dist>/ passing ``twine check``, and the wheel alone in a clean venv (with a d3-core
     wheel built from this tree) importing at that version, listed by ``d3 datasets`` and running
     the dataset's demo. d3-core has no dataset of its own: its release runs the DeepSTARR demo
-    with a d3-deepstarr wheel built from this tree. Tags and uploads nothing; prints the tag
-    command. See RELEASING.md.
+    with a d3-deepstarr wheel built from this tree. When ``packages/<dist>`` is committed, records
+    the release and its commit in releases.toml; tags and uploads nothing, and prints the commands
+    that do. See RELEASING.md.
     """
     dist = _release_dist(session)
     version = _source_version(session, dist)
     _check_version_bumped(session, dist, version)
     _check_changelog(session, dist, version)
+    commit = _built_commit(session, dist)
     session.install("hatch", "twine")
     out = ROOT / "dist" / dist
     shutil.rmtree(out, ignore_errors=True)
@@ -320,20 +359,51 @@ def release(session: nox.Session) -> None:
     with session.chdir(Path(session.create_tmp()).resolve()):
         session.run(str(bin_dir / "d3"), "demo", "--dataset", dataset, "--no-progress",
                     "--out", str(demo_dir), "--force", external=True)  # fmt: skip
-    _log_release_steps(session, dist, version, out)
+    _log_release_steps(session, dist, version, out, commit)
 
 
-def _log_release_steps(session: nox.Session, dist: str, version: str, out: Path) -> None:
-    """Logs the artifacts, a warning for uncommitted changes and the tag command to run."""
+def _built_commit(session: nox.Session, dist: str) -> str | None:
+    """The commit ``packages/<dist>`` is built from, or None (with a warning) when it has
+    uncommitted changes, so that no release is recorded for files no commit holds."""
     dirty = subprocess.run(["git", "status", "--porcelain", "--", f"packages/{dist}"], cwd=ROOT,
                            check=True, capture_output=True, text=True).stdout  # fmt: skip
     if dirty.strip():
-        session.warn(f"packages/{dist} has uncommitted changes: commit them first, the tag "
-                     f"must point at what was built")  # fmt: skip
+        session.warn(f"packages/{dist} has uncommitted changes: this build is a rehearsal and "
+                     f"will not be recorded in {RELEASES}; commit them and run it again")  # fmt: skip
+        return None
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+def _record_release(dist: str, version: str, commit: str, today: datetime.date) -> Path:
+    """Appends ``dist`` ``version`` built from ``commit`` to releases.toml; returns its path."""
+    path = ROOT / RELEASES
+    text = path.read_text(encoding="utf-8") if path.is_file() else (
+        "# The released versions of d3's packages and the commit each was built from, written by\n"
+        "# `nox -s release -- <dist>` once the release is built and checked (RELEASING.md). Tags\n"
+        "# `<dist>-v<version>` name the same commits; this file is the record a clone always has.\n"
+    )  # fmt: skip
+    entry = (f'\n[[release]]\ndist = "{dist}"\nversion = "{version}"\ncommit = "{commit}"\n'
+             f'date = "{today.isoformat()}"\n')  # fmt: skip
+    path.write_text(text.rstrip("\n") + "\n" + entry, encoding="utf-8")
+    return path
+
+
+def _log_release_steps(
+    session: nox.Session, dist: str, version: str, out: Path, commit: str | None
+) -> None:
+    """Records the release (when built from a commit), logs the artifacts and what to run next."""
     artifacts = "\n".join(f"  {path}" for path in sorted(out.iterdir()))
-    session.log(f"{dist} {version} is ready. Artifacts:\n{artifacts}\nTag and publish it:\n"
-                f"  git tag -a {dist}-v{version} -m '{dist} {version}'\n"
-                f"  git push origin {dist}-v{version}\n"
+    if commit is None:
+        session.log(f"{dist} {version} built from uncommitted files (not recorded). "
+                    f"Artifacts:\n{artifacts}")  # fmt: skip
+        return
+    ledger = _record_release(dist, version, commit, datetime.date.today())
+    session.log(f"{dist} {version} is ready, built from commit {commit[:10]} and recorded in "
+                f"{ledger}. Artifacts:\n{artifacts}\nCommit the record, tag and publish it:\n"
+                f"  git commit -m 'Release {dist} {version}' {RELEASES}\n"
+                f"  git tag -a {dist}-v{version} -m '{dist} {version}' {commit[:10]}\n"
+                f"  git push origin HEAD {dist}-v{version}\n"
                 f"  twine upload {out}/*")  # fmt: skip
 
 
@@ -352,18 +422,26 @@ def _lowest_core(session: nox.Session, dist: str) -> Version:
 
 
 def _core_source_at(session: nox.Session, lowest: Version, tmp: Path) -> Path:
-    """packages/d3-core as of the release tag of ``lowest`` (0.6 -> d3-core-v0.6.0), in ``tmp``."""
-    tags = _release_tags("d3-core")
-    if lowest not in tags:
-        session.error(f"no tag d3-core-v{lowest} (or d3-core-v{lowest.major}.{lowest.minor}.0) in "
-                      f"this clone: git fetch --tags (a shallow clone has none)")  # fmt: skip
-    source = tmp / tags[lowest]
+    """packages/d3-core as released at ``lowest`` (0.6 -> d3-core 0.6.0), extracted in ``tmp``."""
+    releases = _releases("d3-core")
+    if lowest not in releases:
+        known = ", ".join(str(v) for v in sorted(releases)) or "none"
+        session.error(f"d3-core {lowest} was never released: no entry in {RELEASES} (nor a tag "
+                      f"d3-core-v{lowest}) in this clone; released: {known}. Raise the lower bound "
+                      f"to a released d3-core, or release this one first (RELEASING.md)")  # fmt: skip
+    release = releases[lowest]
+    source = tmp / f"d3-core-{release.version}"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", tags[lowest], "packages/d3-core"], cwd=ROOT,
-                             check=True, capture_output=True).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    session.log(f"d3-core>={lowest}: building tag {tags[lowest]} from {source}")
+    archive = subprocess.run(["git", "archive", release.rev, "packages/d3-core"], cwd=ROOT,
+                             capture_output=True)  # fmt: skip
+    if archive.returncode != 0:
+        session.error(f"d3-core {release.version} ({release.source}) is not in this clone: "
+                      f"{archive.stderr.decode().strip()}; fetch the full history "
+                      f"(git fetch --unshallow --tags)")  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    session.log(f"d3-core>={lowest}: building d3-core {release.version} ({release.source}) from "
+                f"{source}")  # fmt: skip
     return source / "packages" / "d3-core"
 
 

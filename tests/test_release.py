@@ -1,9 +1,11 @@
-"""The release checks of noxfile.py: version bump against tags, CHANGELOG entry, lowest d3-core."""
+"""The release checks of noxfile.py: version bump against the ledger (releases.toml) and tags,
+CHANGELOG entry, release records, lowest d3-core."""
 
 from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _load_noxfile():
     spec = importlib.util.spec_from_file_location("d3_noxfile", ROOT / "noxfile.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -68,14 +71,47 @@ def repo(tmp_path, monkeypatch):
     return tmp_path, tag
 
 
+def _head(root: Path) -> str:
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+def _record(root: Path, dist: str, version: str, commit: str | None = None) -> None:
+    """A ledger entry as a person or the release session writes it."""
+    with (root / "releases.toml").open("a") as ledger:
+        ledger.write(f'[[release]]\ndist = "{dist}"\nversion = "{version}"\n'
+                     f'commit = "{commit or _head(root)}"\ndate = "2026-12-05"\n\n')  # fmt: skip
+
+
 def test_the_version_is_read_from_the_hatch_version_path(repo):
     assert noxfile._source_version(FakeSession(), "d3-toy") == "0.2.0"
 
 
-def test_a_package_without_tags_passes_as_a_first_release(repo):
+def test_a_package_without_releases_passes_as_a_first_release(repo):
+    _record(repo[0], "d3-other", "0.5.0")
     session = FakeSession()
     noxfile._check_version_bumped(session, "d3-toy", "0.2.0")
     assert "0.2.0 is its first release" in session.logs[-1]
+
+
+def test_a_version_above_the_newest_recorded_release_passes(repo):
+    root, _ = repo
+    _record(root, "d3-toy", "0.1.0")
+    _record(root, "d3-toy", "0.1.10")
+    session = FakeSession()
+    noxfile._check_version_bumped(session, "d3-toy", "0.2.0")
+    assert (
+        f"above its newest release 0.1.10 (releases.toml: commit {_head(root)[:10]})"
+        in (session.logs[-1])
+    )
+
+
+def test_a_recorded_version_is_refused_even_without_its_tag(repo):
+    root, _ = repo
+    _record(root, "d3-toy", "0.2.0")
+    with pytest.raises(SessionError, match=r"d3-toy 0\.2\.0 is already released \(releases\.toml: "
+                       r"commit [0-9a-f]{10}\): bump __version__"):  # fmt: skip
+        noxfile._check_version_bumped(FakeSession(), "d3-toy", "0.2.0")
 
 
 def test_a_version_above_the_newest_tag_passes(repo):
@@ -85,7 +121,7 @@ def test_a_version_above_the_newest_tag_passes(repo):
     tag("d3-toy-vnext")
     session = FakeSession()
     noxfile._check_version_bumped(session, "d3-toy", "0.2.0")
-    assert "above its newest release tag d3-toy-v0.1.10" in session.logs[-1]
+    assert "above its newest release 0.1.10 (tag d3-toy-v0.1.10)" in session.logs[-1]
 
 
 def test_a_tagged_version_is_refused_naming_the_file_to_bump(repo):
@@ -100,8 +136,8 @@ def test_a_tagged_version_is_refused_naming_the_file_to_bump(repo):
 def test_a_version_below_the_newest_tag_is_refused(repo):
     _, tag = repo
     tag("d3-toy-v0.10.0")
-    with pytest.raises(SessionError, match=r"0\.2\.0 is not above its newest release tag "
-                       r"d3-toy-v0\.10\.0"):  # fmt: skip
+    with pytest.raises(SessionError, match=r"0\.2\.0 is not above its newest release 0\.10\.0 "
+                       r"\(tag d3-toy-v0\.10\.0\)"):  # fmt: skip
         noxfile._check_version_bumped(FakeSession(), "d3-toy", "0.2.0")
 
 
@@ -170,11 +206,62 @@ def test_the_lowest_core_is_extracted_from_its_tag(repo, tmp_path_factory):
     tag("d3-core-v0.6.0")
     out = tmp_path_factory.mktemp("lowest")
     source = noxfile._core_source_at(FakeSession(), noxfile.Version("0.6"), out)
-    assert source == out / "d3-core-v0.6.0" / "packages" / "d3-core"
+    assert source == out / "d3-core-0.6.0" / "packages" / "d3-core"
     assert (source / "README.md").read_text() == "core\n"
 
 
-def test_a_missing_core_tag_is_refused_naming_it(repo, tmp_path_factory):
-    with pytest.raises(SessionError, match=r"no tag d3-core-v0\.6 \(or d3-core-v0\.6\.0\) in "
-                       r"this clone: git fetch --tags"):  # fmt: skip
+def test_the_lowest_core_is_extracted_from_its_recorded_commit_not_the_tree(repo, tmp_path_factory):
+    root, _ = repo
+    _record(root, "d3-core", "0.6.0")
+    (root / "packages" / "d3-core" / "README.md").write_text("changed after the release\n")
+    out = tmp_path_factory.mktemp("lowest")
+    source = noxfile._core_source_at(FakeSession(), noxfile.Version("0.6"), out)
+    assert (source / "README.md").read_text() == "core\n"
+
+
+def test_a_never_released_core_is_refused_naming_what_was(repo, tmp_path_factory):
+    _record(repo[0], "d3-core", "0.5.0")
+    with pytest.raises(SessionError, match=r"d3-core 0\.6 was never released: no entry in "
+                       r"releases\.toml \(nor a tag d3-core-v0\.6\) in this clone; released: "
+                       r"0\.5\.0\. Raise the lower bound"):  # fmt: skip
         noxfile._core_source_at(FakeSession(), noxfile.Version("0.6"), tmp_path_factory.mktemp("x"))
+
+
+def test_a_recorded_commit_missing_from_the_clone_is_refused_naming_the_fetch(
+    repo, tmp_path_factory
+):
+    _record(repo[0], "d3-core", "0.6.0", commit="0" * 40)
+    with pytest.raises(SessionError, match=r"d3-core 0\.6\.0 \(releases\.toml: commit 0{10}\) is "
+                       r"not in this clone: .*git fetch --unshallow"):  # fmt: skip
+        noxfile._core_source_at(FakeSession(), noxfile.Version("0.6"), tmp_path_factory.mktemp("x"))
+
+
+def test_a_committed_release_is_recorded_with_its_commit(repo, tmp_path):
+    root, _ = repo
+    commit = noxfile._built_commit(FakeSession(), "d3-toy")
+    assert commit == _head(root)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "d3_toy-0.2.0-py3-none-any.whl").write_bytes(b"")
+    session = FakeSession()
+    noxfile._log_release_steps(session, "d3-toy", "0.2.0", out, commit)
+    assert f"git tag -a d3-toy-v0.2.0 -m 'd3-toy 0.2.0' {commit[:10]}" in session.logs[-1]
+    releases = noxfile._releases("d3-toy")
+    assert (
+        list(releases) == [noxfile.Version("0.2.0")]
+        and releases[noxfile.Version("0.2.0")].rev == commit
+    )
+    with pytest.raises(SessionError, match=r"already released \(releases\.toml"):
+        noxfile._check_version_bumped(FakeSession(), "d3-toy", "0.2.0")
+
+
+def test_a_build_of_uncommitted_files_is_not_recorded(repo, tmp_path):
+    root, _ = repo
+    (root / "packages" / "d3-toy" / "CHANGELOG.md").write_text("# Changelog\n\n## 0.2.0\n")
+    session = FakeSession()
+    assert noxfile._built_commit(session, "d3-toy") is None
+    assert "uncommitted changes" in session.logs[-1]
+    out = tmp_path / "out"
+    out.mkdir()
+    noxfile._log_release_steps(session, "d3-toy", "0.2.0", out, None)
+    assert not (root / "releases.toml").exists()

@@ -254,3 +254,59 @@ def test_a_checkpoint_with_nan_ema_weights_is_refused_by_sample(checkpoint, tmp_
     assert message.startswith(f"{diverged}: the EMA weights hold NaN or infinite values")
     assert "use an earlier checkpoint" in message
     assert not out.exists()
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_new_metrics_column_rewrites_metrics_csv_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Lightning rewrites metrics.csv in place when a column appears; a failure in that rewrite
+    (kill, full disk) must keep every row logged so far and leave no temp file."""
+    import csv
+    import errno
+
+    from d3_core.training.callbacks import ContinuingCSVLogger
+
+    writer = ContinuingCSVLogger(tmp_path / "logs", first_step=0).experiment
+    writer.log_metrics({"train/loss": 1.5}, step=0)
+    writer.log_metrics({"train/loss": 1.25}, step=1)
+    writer.save()
+    path = tmp_path / "logs" / "metrics.csv"
+    before = path.read_bytes()
+
+    def full_disk(self, rows):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer.log_metrics({"train/loss": 1.0, "val/loss": 2.0}, step=2)
+    with monkeypatch.context() as patch:
+        patch.setattr(csv.DictWriter, "writerows", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            writer.save()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.csv"]
+
+    writer.save()  # the disk has room again: the rewrite carries the old rows and the new one
+    rows = _csv_rows(path)
+    assert [(r["step"], r["train/loss"], r["val/loss"]) for r in rows] == [
+        ("0", "1.5", ""), ("1", "1.25", ""), ("2", "1.0", "2.0")
+    ]  # fmt: skip
+
+
+def test_a_resumed_writer_removes_a_rewrite_a_killed_run_left_and_keeps_earlier_rows(tmp_path):
+    from d3_core.training.callbacks import ContinuingCSVLogger
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "metrics.csv").write_text("step,train/loss\n0,1.5\n1,1.25\n2,1.0\n")
+    stray = logs / ".metrics.csv.k1ll3d.tmp"
+    stray.write_text("step,train/loss,val/loss\n0,1.5,\n")
+    writer = ContinuingCSVLogger(logs, first_step=2).experiment  # starting the writer cleans up
+    assert writer.metrics_keys == ["step", "train/loss"]
+    assert not stray.exists()
+    assert [(r["step"], r["train/loss"]) for r in _csv_rows(logs / "metrics.csv")] == [
+        ("0", "1.5"), ("1", "1.25")
+    ]  # fmt: skip

@@ -212,13 +212,18 @@ class _ContinuingWriter(ExperimentWriter):
     """A CSV writer that keeps the rows of earlier steps when a run resumes.
 
     Lightning's writer deletes ``metrics.csv`` when it starts; a resumed run instead keeps the
-    rows logged before its first step and appends to them, so the curve continues.
+    rows logged before its first step and appends to them, so the curve continues. When a new
+    column appears, Lightning rewrites the whole file in place; here the rewrite goes to a file
+    beside it that replaces it whole, so a kill or a full disk mid-rewrite keeps every row.
     """
 
     first_step = 0
 
     def _check_log_dir_exists(self) -> None:
         path = Path(self.metrics_file_path)
+        # A rewrite a killed process left half-done (`atomic_path`'s temporary file).
+        for stray in path.parent.glob(f".{path.name}.*.tmp") if path.parent.is_dir() else []:
+            stray.unlink(missing_ok=True)
         if not path.is_file():
             return
         with open(path, newline="") as file:
@@ -234,6 +239,25 @@ class _ContinuingWriter(ExperimentWriter):
             writer.writeheader()
             writer.writerows(rows)
         self.metrics_keys = sorted(keys)
+
+    def save(self) -> None:
+        keys = list(self.metrics_keys)
+        try:
+            super().save()
+        except BaseException:
+            # Lightning records new columns before writing them: a failed save must not leave
+            # them recorded, or the next save appends rows under the old header.
+            self.metrics_keys = keys
+            raise
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        path = Path(self.metrics_file_path)
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 class ContinuingCSVLogger(CSVLogger):

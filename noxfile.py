@@ -401,7 +401,7 @@ def _log_release_steps(
     ledger = _record_release(dist, version, commit, datetime.date.today())
     session.log(f"{dist} {version} is ready, built from commit {commit[:10]} and recorded in "
                 f"{ledger}. Artifacts:\n{artifacts}\nCommit the record, tag and publish it:\n"
-                f"  git commit -m 'Release {dist} {version}' {RELEASES}\n"
+                f"  git add {RELEASES} && git commit -m 'Release {dist} {version}'\n"
                 f"  git tag -a {dist}-v{version} -m '{dist} {version}' {commit[:10]}\n"
                 f"  git push origin HEAD {dist}-v{version}\n"
                 f"  twine upload {out}/*")  # fmt: skip

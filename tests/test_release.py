@@ -265,3 +265,23 @@ def test_a_build_of_uncommitted_files_is_not_recorded(repo, tmp_path):
     out.mkdir()
     noxfile._log_release_steps(session, "d3-toy", "0.2.0", out, None)
     assert not (root / "releases.toml").exists()
+
+
+def test_the_repository_ledger_records_commits_that_set_each_version():
+    """Every entry of this repository's releases.toml names a commit of this clone whose
+    packages/<dist> says that version, and the dataset packages' lowest d3-core is released."""
+    root = noxfile.ROOT
+    entries = noxfile._ledger()
+    assert entries, "releases.toml records no release"
+    for entry in entries:
+        init = f"packages/{entry['dist']}/src/{entry['dist'].replace('-', '_')}/__init__.py"
+        shown = subprocess.run(["git", "-C", str(root), "show", f"{entry['commit']}:{init}"],
+                               capture_output=True, text=True)  # fmt: skip
+        if shown.returncode != 0 and (root / ".git" / "shallow").exists():
+            pytest.skip("a shallow clone may lack the recorded commits")
+        assert shown.returncode == 0, (entry, shown.stderr)
+        assert f'__version__ = "{entry["version"]}"' in shown.stdout, entry
+    released_cores = {e["version"] for e in entries if e["dist"] == "d3-core"}
+    for dist in noxfile.DATASET_DISTS:
+        lowest = noxfile._lowest_core(FakeSession(), dist)
+        assert any(noxfile.Version(v) == lowest for v in released_cores), (dist, lowest)

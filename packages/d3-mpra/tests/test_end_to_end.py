@@ -17,11 +17,11 @@ NAMES = ("K562", "HepG2", "SK-N-SH")
 
 class TestMPRADesigns(GlobalLabelDesignConformance):
     name = "mpra"
-    # Measured (torch 2.13, 256 labels, CFG w = 1 as the preset samples): SP-MSE 2.24 against
-    # 3.56 for shuffled labels (ratio 0.63) and 5.52 for random sequences; a model that ignores
-    # its labels scores the shuffled baseline.
-    shuffled_ratio = 0.8
-    random_ratio = 0.7
+    # Measured (torch 2.13, 256 labels, CFG w = 1 as `d3 sample` samples with the preset):
+    # SP-MSE 1.87 against 3.56 for shuffled labels (ratio 0.53) and 5.52 for random sequences
+    # (0.34); unguided 2.24 (0.63). A model that ignores its labels scores the shuffled baseline.
+    shuffled_ratio = 0.7
+    random_ratio = 0.5
 
     def test_k562_specific_labels_give_k562_specific_sequences(self, run):
         """Sequences designed for "K562 high, HepG2 low, SK-N-SH low" are more K562-specific (K562
@@ -34,10 +34,11 @@ class TestMPRADesigns(GlobalLabelDesignConformance):
         scores = np.asarray(self.ground_truth(self.design(loaded, asked, seed=2)))
         specificity = scores[:, 0] - scores[:, 1:].mean(axis=1)
         gap = specificity[:half].mean() - specificity[half:].mean()
-        # Measured (256 sequences, CFG w = 1): gap 3.33 (the research-layout preset without CFG
-        # gave 0.53 and 0.60 at 512, standard error 0.11). A model that ignores its labels has gap 0.
+        # Measured (256 sequences, CFG w = 1): gap 5.69 (unguided 3.33; the research-layout preset
+        # without CFG gave 0.53 and 0.60 at 512, standard error 0.11). A model that ignores its
+        # labels has gap 0.
         print(f"K562 specificity gap {gap:.3f}")
-        assert gap > 1.5, (gap, high, low)
+        assert gap > 3.0, (gap, high, low)
 
     @pytest.mark.slow
     def test_the_oracle_learns_all_three_cell_lines(self, data_file, tmp_path):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.6.0"
+__version__ = "0.6.1"
 
 # name -> (module, attribute in it)
 _EXPORTS = {

@@ -294,9 +294,14 @@ class TrainedRunFixtures(_Dataset):
         return splits, load_checkpoint(result.last_checkpoint)
 
     def design(self, loaded: Any, labels: np.ndarray, seed: int, **options: Any) -> np.ndarray:
-        """Tokens sampled for ``labels``; ``options`` go to `sample_sequences` (guidance, ...)."""
+        """Tokens sampled for ``labels`` as ``d3 sample`` samples them: with the checkpoint's
+        classifier-free guidance (``sampling.guidance`` of the preset) unless ``options`` give
+        ``guidance``; ``options`` go to `sample_sequences` (guidance, oracle, ...)."""
+        from d3_core.diffusion.guidance import resolve_guidance
         from d3_core.generation.sequences import sample_sequences
 
+        if "guidance" not in options:
+            options["guidance"], _ = resolve_guidance(loaded.model, loaded.cfg.sampling)
         return sample_sequences(loaded, labels.astype(np.float32), seed=seed, steps=self.steps,
                                 batch_size=self.design_batch, progress=False,
                                 **options).tokens  # fmt: skip

@@ -274,7 +274,7 @@ def test_the_repository_ledger_records_commits_that_set_each_version():
     entries = noxfile._ledger()
     assert entries, "releases.toml records no release"
     for entry in entries:
-        init = f"packages/{entry['dist']}/src/{entry['dist'].replace('-', '_')}/__init__.py"
+        init = f"packages/{entry['dist']}/src/{noxfile._module(entry['dist'])}/__init__.py"
         shown = subprocess.run(["git", "-C", str(root), "show", f"{entry['commit']}:{init}"],
                                capture_output=True, text=True)  # fmt: skip
         if shown.returncode != 0 and (root / ".git" / "shallow").exists():

@@ -9,9 +9,7 @@ spread between runs: each assertion fails for a model that ignores its labels.
 
 import numpy as np
 import pytest
-import torch
 
-from d3_core.oracles import recipe_with, train_oracle
 from d3_core.testing.package_conformance import GlobalLabelDesignConformance
 from d3_deepstarr.oracle import ORACLE
 
@@ -37,15 +35,6 @@ class TestDeepSTARRDesigns(GlobalLabelDesignConformance):
         # low one, a gap of 5.63 (unguided 2.18); a model that ignores its labels has gap 0.
         print(f"Dev gap {gap:.3f} (high {dev[:half].mean():.3f}, low {dev[half:].mean():.3f})")
         assert gap > 3.0, (gap, high, low)
-
-    @pytest.fixture(scope="class")
-    def oracle(self, run, tmp_path_factory):
-        """The DeepSTARR oracle trained on the same file with the published recipe (10 epochs)."""
-        splits, _ = run
-        torch.set_num_threads(2)
-        return train_oracle(ORACLE, splits, tmp_path_factory.mktemp("deepstarr-oracle"),
-                            dataset="deepstarr", recipe=recipe_with(ORACLE.recipe, max_epochs=10),
-                            progress=False)  # fmt: skip
 
     @pytest.mark.slow
     def test_the_oracle_trained_with_the_published_recipe_learns_both_outputs(self, oracle):

@@ -272,6 +272,8 @@ class TrainedRunFixtures(_Dataset):
 
     design_batch: ClassVar[int] = 128
     steps: ClassVar[int] = 64  # as the CPU presets sample
+    oracle_epochs: ClassVar[int] = 10
+    """Epochs of the `oracle` fixture's training (the recipe's other settings are kept)."""
 
     @pytest.fixture(scope="class")
     def data_file(self, tmp_path_factory) -> Path:
@@ -292,6 +294,21 @@ class TrainedRunFixtures(_Dataset):
         result = train(cfg, RunDir(tmp_path_factory.mktemp(f"{self.name}-run")), progress=False)
         splits = self.plugin().load("data_loader")(data_file)
         return splits, load_checkpoint(result.last_checkpoint)
+
+    @pytest.fixture(scope="class")
+    def oracle(self, run, tmp_path_factory) -> Any:
+        """The dataset's oracle trained on the run's file with its recipe, cut to
+        `oracle_epochs` (a `d3_core.oracles.TrainedOracle`)."""
+        import torch
+
+        from d3_core.oracles import recipe_with, train_oracle
+
+        splits, _ = run
+        spec = self.plugin().load("oracle")
+        torch.set_num_threads(2)
+        return train_oracle(spec, splits, tmp_path_factory.mktemp(f"{self.name}-oracle"),
+                            dataset=self.name, progress=False,
+                            recipe=recipe_with(spec.recipe, max_epochs=self.oracle_epochs))  # fmt: skip
 
     def design(self, loaded: Any, labels: np.ndarray, seed: int, **options: Any) -> np.ndarray:
         """Tokens sampled for ``labels`` as ``d3 sample`` samples them: with the checkpoint's

@@ -19,6 +19,7 @@ from d3_core.checkpoints.safe_load import (
     PLAIN_DATA_GLOBALS,
     UnreadableFileError,
     UntrustedFileError,
+    plain_data_globals,
     safe_load,
 )
 
@@ -90,9 +91,12 @@ def test_the_d3dna_model_holds_d3dnas_ema_not_its_raw_weights(toy):
 
 
 def test_the_allowlist_does_not_leak_into_the_process():
-    before = list(torch.serialization.get_safe_globals())
+    # torch keeps the allowlist as a set and rebuilds it on exit, so compare membership, not order
+    before = set(torch.serialization.get_safe_globals())
     safe_load(FIXTURES / "d3dna-conv.ckpt")
-    assert list(torch.serialization.get_safe_globals()) == before
+    after = set(torch.serialization.get_safe_globals())
+    assert after == before
+    assert not after & set(plain_data_globals())
     with pytest.raises(Exception, match="DictConfig"):
         torch.load(FIXTURES / "d3dna-conv.ckpt", weights_only=True)
 

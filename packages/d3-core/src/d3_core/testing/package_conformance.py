@@ -259,7 +259,8 @@ class PublishedOracleConformance(_Dataset):
 
 
 class TrainedRunFixtures(_Dataset):
-    """One run of the Conv CPU preset on the package's small synthetic file, per test class.
+    """One run of a CPU preset (`arch`, Conv by default) on the package's small synthetic file,
+    per test class.
 
     Set `name`; `design_batch` and `steps` are the sampler's batch and steps.
 
@@ -270,6 +271,8 @@ class TrainedRunFixtures(_Dataset):
 
     pytestmark = pytest.mark.slow
 
+    arch: ClassVar[str] = "conv"
+    """The architecture whose CPU preset `run` trains: "conv" or "transformer"."""
     design_batch: ClassVar[int] = 128
     steps: ClassVar[int] = 64  # as the CPU presets sample
     oracle_epochs: ClassVar[int] = 10
@@ -284,12 +287,12 @@ class TrainedRunFixtures(_Dataset):
 
     @pytest.fixture(scope="class")
     def run(self, data_file, tmp_path_factory) -> tuple[dict[str, Any], Any]:
-        """(data splits, loaded model) of the Conv CPU preset trained on `data_file`."""
+        """(data splits, loaded model) of `arch`'s CPU preset trained on `data_file`."""
         from d3_core.checkpoints import load_checkpoint
         from d3_core.config import resolve_config
         from d3_core.training.run import RunDir, train
 
-        cfg = resolve_config(self.name, "conv", preset="cpu",
+        cfg = resolve_config(self.name, self.arch, preset="cpu",
                              overrides=[f"dataset.data={data_file}"])  # fmt: skip
         result = train(cfg, RunDir(tmp_path_factory.mktemp(f"{self.name}-run")), progress=False)
         splits = self.plugin().load("data_loader")(data_file)

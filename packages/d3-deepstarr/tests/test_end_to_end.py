@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from d3_core.testing.package_conformance import GlobalLabelDesignConformance
-from d3_deepstarr.oracle import ORACLE
 
 
 class TestDeepSTARRDesigns(GlobalLabelDesignConformance):
@@ -46,17 +45,10 @@ class TestDeepSTARRDesigns(GlobalLabelDesignConformance):
         """The preset's defaults with the oracle guiding (oracle weight sampling.oracle_guidance,
         CFG sampling.guidance_with_oracle): judged by the planted rule, which the oracle only
         learnt."""
-        from d3_core.diffusion.guidance import resolve_guidance
-        from d3_core.oracles import load_oracle
-
-        splits, loaded = run
-        labels = splits["test"].labels[: self.designs].numpy()
-        guide = load_oracle(oracle.checkpoint, ORACLE)
-        guidance, _ = resolve_guidance(loaded.model, loaded.cfg.sampling, has_oracle=True)
-        assert guidance.oracle == loaded.cfg.sampling.oracle_guidance > 0
-        assert guidance.cfg == loaded.cfg.sampling.guidance_with_oracle
-        tokens = self.design(loaded, labels, seed=3, guidance=guidance, oracle=guide)
-        report = self.fidelity(run, tokens)
+        sampling = run[1].cfg.sampling
+        report, guidance = self.guided_fidelity(run, oracle)
+        assert guidance.oracle == sampling.oracle_guidance > 0
+        assert guidance.cfg == sampling.guidance_with_oracle
         pearson = report["pearson_requested_vs_scored"]["samples"]
         # Measured (128 test labels, 64 steps): SP-MSE 0.59, r 0.91 / 0.93; unguided 4.39 and
         # r 0.48 / 0.52.

@@ -355,6 +355,25 @@ class GlobalLabelDesignConformance(TrainedRunFixtures):
         return conditional_fidelity(self.ground_truth, real, tokens, labels,
                                     names=self.plugin().label_names, scorer="planted rule")  # fmt: skip
 
+    def guided_fidelity(self, run: tuple[dict[str, Any], Any], oracle: Any,
+                        seed: int = 3) -> tuple[dict[str, Any], Any]:  # fmt: skip
+        """`fidelity` of designs sampled as ``d3 sample --oracle`` samples them: guided by
+        `oracle` (the fixture's trained network) with the preset's ``sampling.oracle_guidance``
+        and its classifier-free weight ``sampling.guidance_with_oracle``.
+
+        Returns:
+            (the report, the `Guidance` used).
+        """
+        from d3_core.diffusion.guidance import resolve_guidance
+        from d3_core.oracles import load_oracle
+
+        splits, loaded = run
+        labels = splits["test"].labels[: self.designs].numpy()
+        guide = load_oracle(oracle.checkpoint, self.plugin().load("oracle"))
+        guidance, _ = resolve_guidance(loaded.model, loaded.cfg.sampling, has_oracle=True)
+        tokens = self.design(loaded, labels, seed=seed, guidance=guidance, oracle=guide)
+        return self.fidelity(run, tokens), guidance
+
     def test_samples_follow_their_labels_better_than_shuffled_real_sequences(self, run) -> None:
         mse = self.fidelity(run)["sp_mse"]
         print(f"{self.name} planted-rule SP-MSE {mse}")

@@ -1,11 +1,9 @@
 """lentiMPRA's Transformer CPU preset on synthetic data: its designs follow the requested activity.
 
-The preset trains 3,000 steps (about 11 minutes on 2 cores), and the LegNet trains on the same file
-(about 5 more minutes). So this class is ``slow`` and outside CI's selection, which runs the
-``Test*Designs`` classes, the Conv preset's among them. Run it with
-``nox -s slow -- d3-lentimpra -k TransformerPreset``. At 1,500 steps, the
-Conv preset's length, this model scored no better than shuffled labels. Each assertion fails for
-such a model.
+The preset trains 3,000 steps (about 11 minutes on 2 cores) and the LegNet trains on the same
+file (about 5 more), so this class is ``slow`` and outside CI's ``-k Designs`` selection; run it
+with ``nox -s slow -- d3-lentimpra -k TransformerPreset``. At 1,500 steps (the Conv preset's
+length) this model scored no better than shuffled labels; each assertion fails for such a model.
 """
 
 import pytest
